@@ -1,0 +1,322 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Generate game assets (textures, sounds, models) as durable jobs.
+#[derive(Debug, Parser)]
+#[command(name = "gaia", version, about)]
+pub struct Cli {
+    /// The client (tenant) every command acts for.
+    #[arg(long, global = true, env = "GAIA_CLIENT_ID", default_value = "local")]
+    pub client: String,
+    /// Print JSON (the wire format) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The folder holding the default SQLite database and blobs.
+    #[arg(long, global = true, env = "GAIA_PATH", default_value = ".gaia")]
+    pub path: PathBuf,
+    /// A database URL (sqlite://…); overrides --path for the database.
+    #[arg(long, global = true, env = "GAIA_DATABASE_URL")]
+    pub database: Option<String>,
+    /// A blob store URL (file://…); overrides --path for the blobs.
+    #[arg(long, global = true, env = "GAIA_BLOBS_URL")]
+    pub blobs: Option<String>,
+    /// An EngineConfig JSON file (provider keys, lease, retries); flags override it.
+    #[arg(long, global = true, env = "GAIA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More logging on stderr (-v info, -vv debug); GAIA_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate an asset and wait for it (or queue it with --no-wait).
+    Generate(GenerateArgs),
+    /// List, inspect, cancel, retry and watch jobs.
+    Jobs(JobsArgs),
+    /// List, inspect, export and delete assets.
+    Assets(AssetsArgs),
+    /// Money spent, summed in the database.
+    Costs(CostsArgs),
+    /// Spending limits.
+    Budget(BudgetArgs),
+    /// Configured providers, their models and prices.
+    Providers,
+    /// Run workers only, until interrupted.
+    Worker(WorkerArgs),
+}
+
+/// Asset kinds a request can ask for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    /// An image or texture.
+    Image,
+    /// A sound.
+    Audio,
+    /// A 3D model.
+    Model,
+    /// A video.
+    Video,
+}
+
+/// `gaia generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to generate.
+    pub kind: KindArg,
+    /// The prompt.
+    pub prompt: String,
+    /// Image or video size, WIDTHxHEIGHT.
+    #[arg(long)]
+    pub size: Option<String>,
+    /// A seamless (tileable) texture.
+    #[arg(long)]
+    pub tileable: bool,
+    /// Seed for deterministic providers.
+    #[arg(long)]
+    pub seed: Option<u32>,
+    /// Outputs to make, 1–8.
+    #[arg(long, default_value_t = 1)]
+    pub count: u8,
+    /// Output format (png, jpeg, webp, wav, mp3, glb, …).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Duration in seconds (audio, video).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// The provider to use (the router chooses when absent).
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// The provider's model.
+    #[arg(long, requires = "provider")]
+    pub model: Option<String>,
+    /// A campaign inside the client.
+    #[arg(long)]
+    pub campaign: Option<String>,
+    /// Tags for the assets (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// The most the job may cost, in micro-dollars.
+    #[arg(long, allow_negative_numbers = true)]
+    pub max_cost_micros: Option<i64>,
+    /// Higher runs first.
+    #[arg(long, default_value_t = 0)]
+    pub priority: i32,
+    /// Return the asset of an identical earlier request at no cost.
+    #[arg(long)]
+    pub reuse: bool,
+    /// An idempotency key: the same key returns the same job.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Where to write the files.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// Queue the job and print it without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Worker slots while waiting.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+}
+
+/// `gaia jobs`.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// The jobs command.
+    #[command(subcommand)]
+    pub command: JobsCommand,
+}
+
+/// Listing options shared by `jobs list` and `assets list`.
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Items per page (1–1000).
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// The next_cursor of the previous page.
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+/// Jobs subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Jobs of the client, newest first.
+    List {
+        /// Only this status (queued, running, succeeded, failed, canceled).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<KindArg>,
+        /// Paging.
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// One job and its log.
+    Show {
+        /// The job id.
+        id: String,
+    },
+    /// Cancel a queued or running job.
+    Cancel {
+        /// The job id.
+        id: String,
+    },
+    /// Queue a failed or canceled job again.
+    Retry {
+        /// The job id.
+        id: String,
+    },
+    /// Run and follow a job until it ends.
+    Watch {
+        /// The job id.
+        id: String,
+        /// Worker slots while watching.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
+    /// Counts by status; durations and failure rates by provider.
+    Stats,
+    /// Delete a finished job and its log (assets and costs stay).
+    Delete {
+        /// The job id.
+        id: String,
+    },
+}
+
+/// `gaia assets`.
+#[derive(Debug, Args)]
+pub struct AssetsArgs {
+    /// The assets command.
+    #[command(subcommand)]
+    pub command: AssetsCommand,
+}
+
+/// Assets subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AssetsCommand {
+    /// Assets of the client, newest first.
+    List {
+        /// Only this type.
+        #[arg(long = "type")]
+        kind: Option<KindArg>,
+        /// Only this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Only assets with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Paging.
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// One asset.
+    Show {
+        /// The asset id.
+        id: String,
+    },
+    /// Write an asset's bytes to a file or folder.
+    Export {
+        /// The asset id.
+        id: String,
+        /// A file, or an existing folder to write into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Delete an asset (its bytes go when no other asset shares them).
+    Delete {
+        /// The asset id.
+        id: String,
+    },
+}
+
+/// Cost grouping on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GroupArg {
+    /// One total.
+    None,
+    /// By client.
+    Client,
+    /// By campaign.
+    Campaign,
+    /// By provider.
+    Provider,
+    /// By model.
+    Model,
+    /// By UTC day.
+    Day,
+}
+
+/// `gaia costs`.
+#[derive(Debug, Args)]
+pub struct CostsArgs {
+    /// How to group.
+    #[arg(long, value_enum, default_value = "provider")]
+    pub group_by: GroupArg,
+    /// Only this campaign.
+    #[arg(long)]
+    pub campaign: Option<String>,
+    /// From this RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Every client, not only --client.
+    #[arg(long)]
+    pub all_clients: bool,
+}
+
+/// `gaia budget`.
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    /// The budget command.
+    #[command(subcommand)]
+    pub command: BudgetCommand,
+}
+
+/// Budget periods on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PeriodArg {
+    /// Forever.
+    Total,
+    /// Per UTC day.
+    Day,
+    /// Per UTC month.
+    Month,
+}
+
+/// Budget subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BudgetCommand {
+    /// Create or replace the client's (or a campaign's) budget.
+    Set {
+        /// The limit in micro-dollars ($1 = 1000000).
+        #[arg(long)]
+        limit_micros: i64,
+        /// The period.
+        #[arg(long, value_enum, default_value = "total")]
+        period: PeriodArg,
+        /// Only this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+    },
+    /// The client's budgets.
+    List,
+}
+
+/// `gaia worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Worker slots.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+}

@@ -1,0 +1,252 @@
+//! `gaia generate`.
+
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use gaia::prelude::*;
+use gaia::{
+    AudioFormat, AudioSpec, Error, EventKind, ImageFormat, ModelFormat, ModelSpec, Result, Reuse,
+    Route, RouteTarget, VideoFormat, VideoSpec,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Context;
+use crate::args::{GenerateArgs, KindArg};
+use crate::output::Output;
+
+pub async fn run(context: &Context, args: GenerateArgs, out: &Output) -> Result<()> {
+    let request = build_request(context, &args)?;
+    let workers = if args.no_wait { 0 } else { args.workers.max(1) };
+    let engine = context.open(workers).await?;
+    let result = submit_and_follow(&engine, request, &args, out).await;
+    engine.close().await?;
+    result
+}
+
+async fn submit_and_follow(
+    engine: &Engine,
+    request: Request,
+    args: &GenerateArgs,
+    out: &Output,
+) -> Result<()> {
+    // Subscribe before submitting so no progress event is missed.
+    let events = engine.events();
+    let job = engine.submit(request).await?;
+    if args.no_wait {
+        out.job(&job);
+        return Ok(());
+    }
+    let bar = progress_bar(out);
+    let follow = follow_progress(events, job.id, bar.clone());
+    let done = tokio::select! {
+        done = engine.wait(job.id) => done?,
+        () = follow => engine.wait(job.id).await?,
+    };
+    bar.finish_and_clear();
+    if done.status != JobStatus::Succeeded {
+        return Err(engine
+            .first_asset(&done)
+            .await
+            .err()
+            .unwrap_or(Error::Canceled));
+    }
+    let mut written = Vec::new();
+    for id in &done.asset_ids {
+        let asset = engine.asset(*id).await?;
+        let path = export(engine, &asset, &args.out).await?;
+        written.push((asset, path));
+    }
+    out.generated(&done, &written);
+    Ok(())
+}
+
+fn progress_bar(out: &Output) -> ProgressBar {
+    if out.is_json() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(100);
+    let style = ProgressStyle::with_template("{spinner} {msg:12} [{bar:30}] {pos:>3}%")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message("queued");
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// Moves the bar with the job's events; returns when the stream ends.
+async fn follow_progress(mut events: gaia::EventStream, job_id: JobId, bar: ProgressBar) {
+    while let Some(event) = events.next().await {
+        if event.job_id != Some(job_id) {
+            continue;
+        }
+        match event.kind {
+            EventKind::JobStarted {
+                provider, attempt, ..
+            } => {
+                bar.set_message(if attempt > 1 {
+                    format!("{provider} #{attempt}")
+                } else {
+                    provider
+                });
+                bar.set_position(0);
+            }
+            EventKind::JobProgress { progress } => bar.set_position(u64::from(progress.value())),
+            EventKind::JobLog { message, .. } => bar.println(format!("  {message}")),
+            kind if kind.is_terminal() => return,
+            _ => {}
+        }
+    }
+    // The stream only ends with the engine; wait for the job instead.
+    std::future::pending::<()>().await;
+}
+
+/// Writes an asset into `dir` under its file name.
+pub async fn export(engine: &Engine, asset: &Asset, dir: &Path) -> Result<PathBuf> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| Error::storage(format!("cannot create {}", dir.display()), e))?;
+    let path = dir.join(asset.file_name());
+    write_asset(engine, asset, &path).await?;
+    Ok(path)
+}
+
+/// Streams an asset's bytes to `path`.
+pub async fn write_asset(engine: &Engine, asset: &Asset, path: &Path) -> Result<()> {
+    let mut reader = engine.open_asset(asset.id).await?;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| Error::storage(format!("cannot create {}", path.display()), e))?;
+    tokio::io::copy(&mut reader, &mut file)
+        .await
+        .map_err(|e| Error::storage(format!("cannot write {}", path.display()), e))?;
+    Ok(())
+}
+
+fn build_request(context: &Context, args: &GenerateArgs) -> Result<Request> {
+    let mut request = Request::new(context.client.clone(), build_spec(args)?);
+    request.campaign_id = args.campaign.clone();
+    request.tags = args.tags.clone();
+    request.max_cost_micros = args.max_cost_micros;
+    request.priority = args.priority;
+    request.idempotency_key = args.idempotency_key.clone();
+    if args.reuse {
+        request.reuse = Reuse::Exact;
+    }
+    if let Some(provider) = &args.provider {
+        request.route = Route::Target(RouteTarget::new(provider, args.model.clone()));
+    }
+    request.validate()?;
+    Ok(request)
+}
+
+fn build_spec(args: &GenerateArgs) -> Result<Spec> {
+    let size = args.size.as_deref().map(parse_size).transpose()?;
+    let format = args.format.as_deref();
+    Ok(match args.kind {
+        KindArg::Image => {
+            let mut spec = ImageSpec::new(&args.prompt)
+                .tileable(args.tileable)
+                .count(args.count);
+            if let Some((w, h)) = size {
+                spec = spec.size(w, h);
+            }
+            spec.seed = args.seed;
+            spec.format = format.map(|f| parse_format(f, IMAGE_FORMATS)).transpose()?;
+            Spec::Image(spec)
+        }
+        KindArg::Audio => {
+            let mut spec = AudioSpec::new(&args.prompt);
+            spec.seed = args.seed;
+            spec.count = args.count;
+            spec.duration_s = args.duration;
+            spec.format = format.map(|f| parse_format(f, AUDIO_FORMATS)).transpose()?;
+            Spec::Audio(spec)
+        }
+        KindArg::Model => Spec::Model(ModelSpec {
+            prompt: args.prompt.clone(),
+            seed: args.seed,
+            count: args.count,
+            format: format.map(|f| parse_format(f, MODEL_FORMATS)).transpose()?,
+            detail: None,
+        }),
+        KindArg::Video => Spec::Video(VideoSpec {
+            prompt: args.prompt.clone(),
+            seed: args.seed,
+            count: args.count,
+            width: size.map(|s| s.0),
+            height: size.map(|s| s.1),
+            duration_s: args.duration,
+            format: format.map(|f| parse_format(f, VIDEO_FORMATS)).transpose()?,
+            reference_asset_id: None,
+        }),
+    })
+}
+
+const IMAGE_FORMATS: &[(&str, ImageFormat)] = &[
+    ("png", ImageFormat::Png),
+    ("jpeg", ImageFormat::Jpeg),
+    ("jpg", ImageFormat::Jpeg),
+    ("webp", ImageFormat::Webp),
+];
+const AUDIO_FORMATS: &[(&str, AudioFormat)] = &[
+    ("wav", AudioFormat::Wav),
+    ("mp3", AudioFormat::Mp3),
+    ("ogg", AudioFormat::Ogg),
+    ("flac", AudioFormat::Flac),
+];
+const MODEL_FORMATS: &[(&str, ModelFormat)] = &[
+    ("glb", ModelFormat::Glb),
+    ("gltf", ModelFormat::Gltf),
+    ("fbx", ModelFormat::Fbx),
+    ("obj", ModelFormat::Obj),
+    ("usdz", ModelFormat::Usdz),
+];
+const VIDEO_FORMATS: &[(&str, VideoFormat)] =
+    &[("mp4", VideoFormat::Mp4), ("webm", VideoFormat::Webm)];
+
+fn parse_format<F: Copy>(text: &str, known: &[(&str, F)]) -> Result<F> {
+    let lower = text.to_ascii_lowercase();
+    known
+        .iter()
+        .find(|(name, _)| *name == lower)
+        .map(|(_, f)| *f)
+        .ok_or_else(|| {
+            let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
+            Error::invalid(
+                "--format",
+                format!("{text:?} is not one of {}", names.join(", ")),
+            )
+        })
+}
+
+/// Parses `WIDTHxHEIGHT`.
+fn parse_size(text: &str) -> Result<(u32, u32)> {
+    let bad = || {
+        Error::invalid(
+            "--size",
+            format!("{text:?} is not WIDTHxHEIGHT (for example 1024x1024)"),
+        )
+    };
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
+    let w: u32 = w.trim().parse().map_err(|_| bad())?;
+    let h: u32 = h.trim().parse().map_err(|_| bad())?;
+    Ok((w, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_or_name_the_flag() {
+        assert_eq!(parse_size("1024x512").ok(), Some((1024, 512)));
+        for bad in ["12x", "x12", "12", "axb", "-1x5"] {
+            let err = parse_size(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("--size"), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Printing: text for people, the wire format's JSON for scripts (`--json`).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+
+use gaia::{Asset, Budget, CostReport, Error, Job, JobStats, LogLine, Media, Page, ProviderInfo};
+use serde::Serialize;
+
+/// Where results go.
+pub struct Output {
+    json: bool,
+}
+
+impl Output {
+    pub fn new(json: bool) -> Self {
+        Self { json }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    fn print_json<T: Serialize + ?Sized>(&self, value: &T) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("error[internal]: cannot print JSON: {e}"),
+        }
+    }
+
+    /// Every failure: the stable code and the message on stderr.
+    pub fn error(&self, error: &Error) {
+        if self.json {
+            let body = serde_json::json!({ "error": error.to_job_error() });
+            eprintln!("{body}");
+        } else {
+            eprintln!("error[{}]: {error}", error.code());
+        }
+    }
+
+    pub fn note(&self, text: &str) {
+        if !self.json {
+            eprintln!("{text}");
+        }
+    }
+
+    /// A deletion: `{"deleted": id, "type": …}` in JSON.
+    pub fn deleted(&self, what: &str, id: &str) {
+        if self.json {
+            return self.print_json(&serde_json::json!({ "deleted": id, "type": what }));
+        }
+        println!("deleted {what} {id}");
+    }
+
+    pub fn job(&self, job: &Job) {
+        if self.json {
+            return self.print_json(job);
+        }
+        println!("{}", job_line(job));
+    }
+
+    pub fn job_detail(&self, job: &Job, logs: &[LogLine]) {
+        if self.json {
+            return self.print_json(&serde_json::json!({ "job": job, "logs": logs }));
+        }
+        println!("job       {}", job.id);
+        println!("status    {} ({}%)", job.status, job.progress.value());
+        println!(
+            "kind      {}  prompt {:?}",
+            job.request.spec.kind(),
+            job.request.spec.prompt()
+        );
+        println!("attempts  {} of {}", job.attempts, job.max_attempts);
+        if let (Some(provider), Some(model)) = (&job.provider, &job.model) {
+            println!("provider  {provider} / {model}");
+        }
+        println!("cost      {}", job.cost_micros);
+        if let Some(reused) = job.reused_from {
+            println!("reused    assets of job {reused}");
+        }
+        for id in &job.asset_ids {
+            println!("asset     {id}");
+        }
+        if let Some(error) = &job.error {
+            println!("error     [{}] {}", error.code, error.message);
+        }
+        for line in logs {
+            self.log_line(line);
+        }
+    }
+
+    pub fn log_line(&self, line: &LogLine) {
+        if !self.json {
+            println!("  {} {:5} {}", line.at, line.level.as_str(), line.message);
+        }
+    }
+
+    pub fn watch_line(&self, job: &Job) {
+        if self.json {
+            return self.print_json(job);
+        }
+        println!(
+            "{} {:9} {:>3}% attempt {}",
+            job.id,
+            job.status.as_str(),
+            job.progress.value(),
+            job.attempts
+        );
+    }
+
+    pub fn jobs(&self, page: &Page<Job>) {
+        if self.json {
+            return self.print_json(page);
+        }
+        for job in &page.items {
+            println!("{}", job_line(job));
+        }
+        print_cursor(page);
+    }
+
+    pub fn stats(&self, stats: &JobStats) {
+        if self.json {
+            return self.print_json(stats);
+        }
+        for count in &stats.by_status {
+            println!("{:10} {}", count.status.as_str(), count.count);
+        }
+        for p in &stats.by_provider {
+            let ms = |v: Option<u64>| v.map_or("-".to_owned(), |v| format!("{v} ms"));
+            println!(
+                "{:12} finished {} failed {} ({:.1}%) p50 {} p95 {}",
+                p.provider,
+                p.finished,
+                p.failed,
+                p.failure_rate * 100.0,
+                ms(p.p50_ms),
+                ms(p.p95_ms)
+            );
+        }
+    }
+
+    pub fn generated(&self, job: &Job, written: &[(Asset, PathBuf)]) {
+        if self.json {
+            let assets: Vec<_> = written
+                .iter()
+                .map(|(asset, path)| serde_json::json!({ "asset": asset, "path": path }))
+                .collect();
+            return self.print_json(&serde_json::json!({ "job": job, "assets": assets }));
+        }
+        for (asset, path) in written {
+            println!(
+                "{}  {}  {}  {}",
+                asset.id,
+                path.display(),
+                describe(&asset.media),
+                asset.cost_micros
+            );
+        }
+        println!("job {} cost {}", job.id, job.cost_micros);
+    }
+
+    pub fn asset(&self, asset: &Asset) {
+        if self.json {
+            return self.print_json(asset);
+        }
+        println!("asset     {}", asset.id);
+        println!("type      {}", describe(&asset.media));
+        println!("name      {}", asset.name.as_deref().unwrap_or("-"));
+        println!(
+            "size      {} bytes  sha256 {}",
+            asset.size_bytes, asset.sha256
+        );
+        println!("cost      {}", asset.cost_micros);
+        println!("created   {}", asset.created_at);
+        match serde_json::to_string(&asset.source) {
+            Ok(source) => println!("source    {source}"),
+            Err(_) => println!("source    -"),
+        }
+        if !asset.tags.is_empty() {
+            println!("tags      {}", asset.tags.join(", "));
+        }
+    }
+
+    pub fn assets(&self, page: &Page<Asset>) {
+        if self.json {
+            return self.print_json(page);
+        }
+        for asset in &page.items {
+            println!(
+                "{}  {:28}  {:24}  {}",
+                asset.id,
+                describe(&asset.media),
+                asset.name.as_deref().unwrap_or("-"),
+                asset.cost_micros
+            );
+        }
+        print_cursor(page);
+    }
+
+    pub fn exported(&self, asset: &Asset, path: &Path) {
+        if self.json {
+            return self.print_json(&serde_json::json!({ "asset_id": asset.id, "path": path }));
+        }
+        println!("{}  {}", asset.id, path.display());
+    }
+
+    pub fn costs(&self, report: &CostReport) {
+        if self.json {
+            return self.print_json(report);
+        }
+        for row in &report.groups {
+            println!(
+                "{:32} {:>14}  {} entries",
+                row.key.as_deref().unwrap_or("-"),
+                row.cost_micros.to_string(),
+                row.entries
+            );
+        }
+        println!(
+            "{:32} {:>14}  {} entries",
+            "total",
+            report.total_micros.to_string(),
+            report.entries
+        );
+    }
+
+    pub fn budgets(&self, budgets: &[Budget]) {
+        if self.json {
+            return self.print_json(budgets);
+        }
+        for b in budgets {
+            println!(
+                "{} {} {:5} limit {}",
+                b.client_id,
+                b.campaign_id.as_deref().unwrap_or("(all campaigns)"),
+                b.period.as_str(),
+                b.limit_micros
+            );
+        }
+    }
+
+    pub fn providers(&self, providers: &[ProviderInfo]) {
+        if self.json {
+            return self.print_json(providers);
+        }
+        for p in providers {
+            println!("{} ({})", p.name, if p.remote { "remote" } else { "local" });
+            for m in &p.models {
+                let price = match &m.price {
+                    gaia::PriceRule::Free => "free".to_owned(),
+                    gaia::PriceRule::PerOutput { micros } => format!("{micros} per output"),
+                    gaia::PriceRule::PerMillionUnits {
+                        unit,
+                        micros_per_million,
+                    } => {
+                        format!(
+                            "{} per million {unit}",
+                            gaia::Money::from_micros(*micros_per_million as i64)
+                        )
+                    }
+                    gaia::PriceRule::Table { note } => note.clone(),
+                };
+                println!(
+                    "  {:24} {:6} {:28} {}",
+                    m.id,
+                    m.kind.as_str(),
+                    price,
+                    m.description
+                );
+            }
+        }
+    }
+}
+
+fn job_line(job: &Job) -> String {
+    let error = job
+        .error
+        .as_ref()
+        .map(|e| format!("  [{}] {}", e.code, e.message))
+        .unwrap_or_default();
+    format!(
+        "{}  {:9} {:>3}%  {:5}  {:32}  {}{error}",
+        job.id,
+        job.status.as_str(),
+        job.progress.value(),
+        job.request.spec.kind().as_str(),
+        truncate(job.request.spec.prompt(), 32),
+        job.cost_micros,
+    )
+}
+
+fn print_cursor<T>(page: &Page<T>) {
+    if let Some(cursor) = &page.next_cursor {
+        println!("next page: --cursor {cursor}");
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+fn describe(media: &Media) -> String {
+    match media {
+        Media::Image {
+            width,
+            height,
+            format,
+            tileable,
+        } => {
+            format!(
+                "image {width}x{height} {}{}",
+                format.as_str(),
+                if *tileable { " tileable" } else { "" }
+            )
+        }
+        Media::Audio {
+            duration_s,
+            sample_rate,
+            channels,
+            format,
+        } => {
+            format!(
+                "audio {duration_s:.2}s {sample_rate}Hz {channels}ch {}",
+                format.as_str()
+            )
+        }
+        Media::Video {
+            width,
+            height,
+            duration_s,
+            format,
+        } => {
+            format!(
+                "video {width}x{height} {duration_s:.2}s {}",
+                format.as_str()
+            )
+        }
+        Media::Model {
+            format,
+            vertex_count,
+            triangle_count,
+        } => {
+            format!(
+                "model {} {vertex_count}v {triangle_count}t",
+                format.as_str()
+            )
+        }
+        Media::Document { format, page_count } => {
+            format!("document {} {page_count}p", format.as_str())
+        }
+    }
+}

@@ -1,0 +1,594 @@
+//! The engine: submit requests, run them as durable jobs, read the results.
+
+mod backoff;
+mod events;
+mod pipeline;
+mod reporter;
+mod router;
+mod worker;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use events::EventStream;
+pub use router::ProviderInfo;
+
+use crate::asset::Asset;
+use crate::config::{EngineConfig, RetryConfig};
+use crate::error::{Error, Result};
+use crate::event::{EventKind, EventSink};
+use crate::id::{AssetId, ClientId, JobId};
+use crate::job::{Job, JobFilter, JobStats, JobStatus, LogLine, Page, PageRequest};
+use crate::money::Money;
+use crate::progress::Progress;
+use crate::provider::Provider;
+use crate::request::Request;
+use crate::store::{
+    AssetFilter, BlobReader, BlobStore, Budget, CostQuery, CostReport, NewJob, Store,
+};
+use crate::timestamp::Timestamp;
+use router::Router;
+
+/// The Gaia engine. Cheap to clone (an `Arc` inside), `Send + Sync`.
+///
+/// Built with [`Engine::builder`]; the facade crate `gaia` also opens one
+/// from an [`EngineConfig`].
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+/// State shared by the engine handle, its workers and its heartbeat.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    pub(crate) events: events::EventBus,
+    router: Mutex<Router>,
+    pub(crate) worker_id: String,
+    pub(crate) lease: Duration,
+    pub(crate) retry: RetryConfig,
+    max_attempts: u32,
+    pub(crate) staging_dir: PathBuf,
+    shutdown_grace: Duration,
+    pub(crate) wake: Notify,
+    /// Stops claiming; running jobs go on.
+    pub(crate) shutdown: CancellationToken,
+    /// Everything has stopped; the heartbeat ends.
+    pub(crate) stopped: CancellationToken,
+    shutting_down: AtomicBool,
+    running: Mutex<HashMap<JobId, CancellationToken>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn router(&self) -> Router {
+        lock(&self.router).clone()
+    }
+
+    pub(crate) fn wake_workers(&self) {
+        self.wake.notify_waiters();
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn register_running(&self, job_id: JobId) -> CancellationToken {
+        let token = CancellationToken::new();
+        lock(&self.running).insert(job_id, token.clone());
+        token
+    }
+
+    pub(crate) fn unregister_running(&self, job_id: JobId) {
+        lock(&self.running).remove(&job_id);
+    }
+
+    fn cancel_running(&self, job_id: JobId) {
+        if let Some(token) = lock(&self.running).get(&job_id) {
+            token.cancel();
+        }
+    }
+
+    /// Signals every running job that the store no longer lists as held.
+    pub(crate) fn cancel_running_except(&self, held: &[JobId]) {
+        let held: HashSet<&JobId> = held.iter().collect();
+        for (job_id, token) in lock(&self.running).iter() {
+            if !held.contains(job_id) {
+                token.cancel();
+            }
+        }
+    }
+
+    fn running_count(&self) -> usize {
+        lock(&self.running).len()
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Builds an [`Engine`] the reqwest way: setters that take and return `self`,
+/// errors collected and returned by [`EngineBuilder::build`].
+#[must_use]
+pub struct EngineBuilder {
+    store: Option<Arc<dyn Store>>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    providers: Vec<Arc<dyn Provider>>,
+    sinks: Vec<Arc<dyn EventSink>>,
+    config: EngineConfig,
+    staging_dir: Option<PathBuf>,
+}
+
+impl EngineBuilder {
+    /// The record store (required).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The blob store (required).
+    pub fn blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    /// Adds a provider; earlier ones win ties in price.
+    pub fn provider(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.providers.push(provider);
+        self
+    }
+
+    /// Adds an event sink.
+    pub fn event_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Takes workers, lease, attempts, retry and shutdown settings from a configuration.
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Concurrent job slots in this process; 0 submits only.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers;
+        self
+    }
+
+    /// How long a claimed job stays leased without a heartbeat.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease_s = lease.as_secs().max(1);
+        self
+    }
+
+    /// The backoff policy.
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.config.retry = retry;
+        self
+    }
+
+    /// Attempts before a job fails.
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.config.max_attempts = max_attempts;
+        self
+    }
+
+    /// Where providers stage outputs (default: `staging` under the config's folder).
+    pub fn staging_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.staging_dir = Some(dir.into());
+        self
+    }
+
+    /// Starts the engine: recovers jobs whose worker died, then starts the
+    /// workers and the heartbeat. Needs a tokio runtime.
+    pub async fn build(self) -> Result<Engine> {
+        self.config.validate()?;
+        let store = self
+            .store
+            .ok_or_else(|| Error::invalid("store", "an engine needs a store"))?;
+        let blobs = self
+            .blobs
+            .ok_or_else(|| Error::invalid("blobs", "an engine needs a blob store"))?;
+        check_unique_names(&self.providers)?;
+        let staging_dir = self
+            .staging_dir
+            .unwrap_or_else(|| self.config.root().join("staging"));
+        let shared = Arc::new(Shared {
+            store,
+            blobs,
+            events: events::EventBus::new(self.sinks),
+            router: Mutex::new(Router::new(self.providers)),
+            worker_id: format!("{}-{}", hostname_hint(), JobId::new()),
+            lease: self.config.lease(),
+            retry: self.config.retry.clone(),
+            max_attempts: self.config.max_attempts,
+            staging_dir,
+            shutdown_grace: Duration::from_secs(self.config.shutdown_grace_s),
+            wake: Notify::new(),
+            shutdown: CancellationToken::new(),
+            stopped: CancellationToken::new(),
+            shutting_down: AtomicBool::new(false),
+            running: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        });
+        worker::recover(&shared).await;
+        let engine = Engine { shared };
+        engine.start_tasks(self.config.workers);
+        Ok(engine)
+    }
+}
+
+fn check_unique_names(providers: &[Arc<dyn Provider>]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for provider in providers {
+        if !seen.insert(provider.name().to_owned()) {
+            return Err(Error::invalid(
+                "providers",
+                format!("two providers are named {:?}", provider.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A readable worker id prefix for logs and the jobs table.
+fn hostname_hint() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| format!("pid{}", std::process::id()))
+}
+
+impl Engine {
+    /// A builder.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder {
+            store: None,
+            blobs: None,
+            providers: Vec::new(),
+            sinks: Vec::new(),
+            config: EngineConfig::default(),
+            staging_dir: None,
+        }
+    }
+
+    fn start_tasks(&self, workers: usize) {
+        let mut tasks = lock(&self.shared.tasks);
+        for _ in 0..workers {
+            tasks.push(tokio::spawn(worker::run_slot(self.shared.clone())));
+        }
+        tasks.push(tokio::spawn(worker::run_heartbeat(self.shared.clone())));
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.shared.is_shutting_down() {
+            return Err(Error::invalid("engine", "the engine is closed"));
+        }
+        Ok(())
+    }
+
+    /// Submits one request; returns the queued job (or the existing job when
+    /// the client already used the idempotency key for the same request).
+    pub async fn submit(&self, request: Request) -> Result<Job> {
+        let mut jobs = self.submit_batch(vec![request]).await?;
+        jobs.pop()
+            .ok_or_else(|| Error::Internal("a batch of one returned no job".into()))
+    }
+
+    /// Submits many requests in one transaction: all are queued or none is.
+    pub async fn submit_batch(&self, requests: Vec<Request>) -> Result<Vec<Job>> {
+        self.check_open()?;
+        let router = self.shared.router();
+        let mut new_jobs = Vec::with_capacity(requests.len());
+        for (index, request) in requests.into_iter().enumerate() {
+            let prefix = |e: Error| match e {
+                Error::InvalidRequest { field, message } if index > 0 => {
+                    Error::invalid(format!("[{index}].{field}"), message)
+                }
+                other => other,
+            };
+            request.validate().map_err(prefix)?;
+            router.candidates(&request).map_err(prefix)?;
+            new_jobs.push(self.new_job(request));
+        }
+        let inserted = self.shared.store.insert_jobs(new_jobs).await?;
+        for entry in &inserted {
+            if !entry.existing {
+                let client_id = entry.job.request.client_id.clone();
+                self.shared
+                    .events
+                    .emit(Some(entry.job.id), EventKind::JobQueued { client_id });
+            }
+        }
+        self.shared.wake_workers();
+        Ok(inserted.into_iter().map(|i| i.job).collect())
+    }
+
+    fn new_job(&self, request: Request) -> NewJob {
+        let request_digest = request.digest();
+        let generation_digest = request.generation_digest();
+        NewJob {
+            job: Job {
+                id: JobId::new(),
+                status: JobStatus::Queued,
+                progress: Progress::ZERO,
+                attempts: 0,
+                max_attempts: self.shared.max_attempts,
+                request,
+                provider: None,
+                model: None,
+                asset_ids: Vec::new(),
+                estimated_cost_micros: None,
+                cost_micros: Money::ZERO,
+                error: None,
+                reused_from: None,
+                created_at: Timestamp::now(),
+                started_at: None,
+                finished_at: None,
+            },
+            request_digest,
+            generation_digest,
+        }
+    }
+
+    /// Waits until a job has ended (succeeded, failed or canceled) and
+    /// returns it. Works for jobs run by workers in other processes too.
+    pub async fn wait(&self, job_id: JobId) -> Result<Job> {
+        let mut events = self.shared.events.receiver();
+        loop {
+            let job = self.job(job_id).await?;
+            if job.status.is_terminal() {
+                return Ok(job);
+            }
+            // Events make this prompt; the timeout covers other processes' workers.
+            let deadline = tokio::time::sleep(Duration::from_millis(500));
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    received = events.recv() => match received {
+                        Ok(event) if event.job_id == Some(job_id) && event.kind.is_terminal() => break,
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            (&mut deadline).await;
+                            break;
+                        }
+                    },
+                    () = &mut deadline => break,
+                }
+            }
+        }
+    }
+
+    /// Submits and waits; returns the first asset, or the job's error.
+    pub async fn generate(&self, request: Request) -> Result<Asset> {
+        let job = self.submit(request).await?;
+        let job = self.wait(job.id).await?;
+        self.first_asset(&job).await
+    }
+
+    /// The first asset of a finished job, or its error as an `Err`.
+    pub async fn first_asset(&self, job: &Job) -> Result<Asset> {
+        match job.status {
+            JobStatus::Succeeded => match job.asset_ids.first() {
+                Some(id) => self.asset(*id).await,
+                None => Err(Error::Internal(format!(
+                    "job {} succeeded without assets",
+                    job.id
+                ))),
+            },
+            JobStatus::Canceled => Err(Error::Canceled),
+            _ => {
+                Err(job.error.clone().map(Error::Job).unwrap_or_else(|| {
+                    Error::Internal(format!("job {} has no result yet", job.id))
+                }))
+            }
+        }
+    }
+
+    /// One job.
+    pub async fn job(&self, job_id: JobId) -> Result<Job> {
+        self.shared
+            .store
+            .job(job_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "job",
+                id: job_id.to_string(),
+            })
+    }
+
+    /// A job's log lines, oldest first.
+    pub async fn job_logs(&self, job_id: JobId) -> Result<Vec<LogLine>> {
+        self.job(job_id).await?;
+        self.shared.store.job_logs(job_id).await
+    }
+
+    /// Jobs, newest first, filtered and paged.
+    pub async fn jobs(&self, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
+        self.shared.store.list_jobs(filter, page).await
+    }
+
+    /// Counts by status and per-provider p50/p95 durations and failure rates.
+    pub async fn job_stats(&self, client_id: Option<&ClientId>) -> Result<JobStats> {
+        self.shared.store.job_stats(client_id).await
+    }
+
+    /// Cancels a queued or running job; a running provider sees the signal.
+    pub async fn cancel(&self, job_id: JobId) -> Result<Job> {
+        let job = self
+            .shared
+            .store
+            .cancel_job(job_id, Timestamp::now())
+            .await?;
+        self.shared.cancel_running(job_id);
+        self.shared
+            .events
+            .emit(Some(job_id), EventKind::JobCanceled {});
+        Ok(job)
+    }
+
+    /// Queues a failed or canceled job again, with fresh attempts.
+    pub async fn retry(&self, job_id: JobId) -> Result<Job> {
+        self.check_open()?;
+        let job = self
+            .shared
+            .store
+            .retry_job(job_id, Timestamp::now())
+            .await?;
+        let client_id = job.request.client_id.clone();
+        self.shared
+            .events
+            .emit(Some(job_id), EventKind::JobQueued { client_id });
+        self.shared.wake_workers();
+        Ok(job)
+    }
+
+    /// Deletes a finished job and its log; its assets and costs stay.
+    pub async fn delete_job(&self, job_id: JobId) -> Result<()> {
+        self.shared.store.delete_job(job_id).await
+    }
+
+    /// One asset.
+    pub async fn asset(&self, asset_id: AssetId) -> Result<Asset> {
+        self.shared
+            .store
+            .asset(asset_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "asset",
+                id: asset_id.to_string(),
+            })
+    }
+
+    /// Assets, newest first, filtered and paged.
+    pub async fn assets(&self, filter: &AssetFilter, page: &PageRequest) -> Result<Page<Asset>> {
+        self.shared.store.list_assets(filter, page).await
+    }
+
+    /// An asset's bytes in memory (for small assets; see [`Engine::open_asset`]).
+    pub async fn read_bytes(&self, asset_id: AssetId) -> Result<Bytes> {
+        let asset = self.asset(asset_id).await?;
+        self.shared.blobs.read(&asset.sha256).await
+    }
+
+    /// An asset's bytes as a stream.
+    pub async fn open_asset(&self, asset_id: AssetId) -> Result<BlobReader> {
+        let asset = self.asset(asset_id).await?;
+        self.shared.blobs.open(&asset.sha256).await
+    }
+
+    /// Deletes an asset; its bytes are freed when no other asset shares them.
+    pub async fn delete_asset(&self, asset_id: AssetId) -> Result<()> {
+        let deleted = self
+            .shared
+            .store
+            .delete_asset(asset_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "asset",
+                id: asset_id.to_string(),
+            })?;
+        if deleted.orphaned {
+            self.shared.blobs.delete(&deleted.sha256).await?;
+        }
+        Ok(())
+    }
+
+    /// Money spent, summed and grouped.
+    pub async fn costs(&self, query: &CostQuery) -> Result<CostReport> {
+        self.shared.store.costs(query).await
+    }
+
+    /// Creates or replaces a budget.
+    pub async fn set_budget(&self, budget: &Budget) -> Result<()> {
+        if budget.limit_micros.micros() < 0 {
+            return Err(Error::invalid("limit_micros", "must not be negative"));
+        }
+        self.shared.store.set_budget(budget).await
+    }
+
+    /// A client's budgets.
+    pub async fn budgets(&self, client_id: &ClientId) -> Result<Vec<Budget>> {
+        self.shared.store.budgets(client_id).await
+    }
+
+    /// The configured providers, their models and prices.
+    pub fn providers(&self) -> Vec<ProviderInfo> {
+        self.shared.router().describe()
+    }
+
+    /// Adds a provider to a running engine (hosts register their own).
+    pub fn register_provider(&self, provider: Arc<dyn Provider>) -> Result<()> {
+        let mut router = lock(&self.shared.router);
+        let mut providers = router.providers().to_vec();
+        providers.push(provider);
+        check_unique_names(&providers)?;
+        *router = Router::new(providers);
+        drop(router);
+        self.shared.wake_workers();
+        Ok(())
+    }
+
+    /// Every event from now on, in order.
+    pub fn events(&self) -> EventStream {
+        self.shared.events.subscribe()
+    }
+
+    /// Adds an event sink (a host listener); returns it for [`Engine::remove_event_sink`].
+    pub fn add_event_sink(&self, sink: Arc<dyn EventSink>) -> Arc<dyn EventSink> {
+        self.shared.events.add_sink(sink.clone());
+        sink
+    }
+
+    /// Removes a sink added with [`Engine::add_event_sink`].
+    pub fn remove_event_sink(&self, sink: &Arc<dyn EventSink>) {
+        self.shared.events.remove_sink(sink);
+    }
+
+    /// Stops gracefully: no new claims; running jobs get the configured grace
+    /// period to finish, then are released for another worker. Calls after
+    /// `close` fail; closing twice is fine.
+    pub async fn close(&self) -> Result<()> {
+        if self.shared.shutting_down.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.shared.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + self.shared.shutdown_grace;
+        while self.shared.running_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for token in lock(&self.shared.running).values() {
+            token.cancel();
+        }
+        let slots: Vec<JoinHandle<()>> = lock(&self.shared.tasks).drain(..).collect();
+        self.shared.stopped.cancel();
+        for task in slots {
+            let _ = task.await;
+        }
+        Ok(())
+    }
+
+    /// Whether [`Engine::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_shutting_down()
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("worker_id", &self.shared.worker_id)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,113 @@
+//! The event bus: numbers events and hands them to every sink in order.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::event::{Event, EventKind, EventSink};
+use crate::id::JobId;
+use crate::timestamp::Timestamp;
+
+/// How many events a slow in-process subscriber may fall behind before it
+/// gets `events_lost`.
+const STREAM_CAPACITY: usize = 4_096;
+
+/// Numbers events (`seq`) and publishes them to the in-process stream and to
+/// every registered sink, all in one order.
+pub(crate) struct EventBus {
+    state: Mutex<BusState>,
+    stream: broadcast::Sender<Event>,
+}
+
+struct BusState {
+    seq: u64,
+    sinks: Vec<Arc<dyn EventSink>>,
+}
+
+impl EventBus {
+    pub(crate) fn new(sinks: Vec<Arc<dyn EventSink>>) -> Self {
+        let (stream, _) = broadcast::channel(STREAM_CAPACITY);
+        Self {
+            state: Mutex::new(BusState { seq: 0, sinks }),
+            stream,
+        }
+    }
+
+    /// Publishes one event. The lock makes `seq` order and delivery order the
+    /// same for every sink; sinks must not block.
+    pub(crate) fn emit(&self, job_id: Option<JobId>, kind: EventKind) {
+        let mut state = match self.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state.seq += 1;
+        let event = Event {
+            seq: state.seq,
+            at: Timestamp::now(),
+            job_id,
+            kind,
+        };
+        for sink in &state.sinks {
+            sink.publish(&event);
+        }
+        // No subscriber is not an error: events are not the source of truth.
+        let _ = self.stream.send(event);
+    }
+
+    /// Adds a sink; it sees every event from now on.
+    pub(crate) fn add_sink(&self, sink: Arc<dyn EventSink>) {
+        match self.state.lock() {
+            Ok(mut state) => state.sinks.push(sink),
+            Err(poisoned) => poisoned.into_inner().sinks.push(sink),
+        }
+    }
+
+    /// Removes a sink added with [`EventBus::add_sink`].
+    pub(crate) fn remove_sink(&self, sink: &Arc<dyn EventSink>) {
+        let mut state = match self.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state.sinks.retain(|s| !Arc::ptr_eq(s, sink));
+    }
+
+    pub(crate) fn subscribe(&self) -> EventStream {
+        EventStream {
+            inner: BroadcastStream::new(self.stream.subscribe()),
+        }
+    }
+
+    pub(crate) fn receiver(&self) -> broadcast::Receiver<Event> {
+        self.stream.subscribe()
+    }
+}
+
+/// The engine's events as a stream. A subscriber that falls more than a few
+/// thousand events behind receives one `events_lost` (with `seq` 0) saying
+/// how many it missed, then continues.
+pub struct EventStream {
+    inner: BroadcastStream<Event>,
+}
+
+impl Stream for EventStream {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        Pin::new(&mut self.inner).poll_next(cx).map(|item| {
+            item.map(|result| match result {
+                Ok(event) => event,
+                Err(BroadcastStreamRecvError::Lagged(count)) => Event {
+                    seq: 0,
+                    at: Timestamp::now(),
+                    job_id: None,
+                    kind: EventKind::EventsLost { count },
+                },
+            })
+        })
+    }
+}

@@ -1,0 +1,565 @@
+//! One attempt of one claimed job: reuse → route → estimate → reserve →
+//! generate → verify → store → settle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::Shared;
+use super::backoff;
+use super::reporter::JobReporter;
+use super::router::Candidate;
+use crate::asset::{Asset, AssetSource};
+use crate::error::{Error, ErrorCode, Result};
+use crate::event::EventKind;
+use crate::id::{AssetId, JobId};
+use crate::job::{Job, LogLevel};
+use crate::money::Money;
+use crate::provider::{Call, GenerateContext, Generation};
+use crate::request::{Request, Reuse, Spec};
+use crate::store::{AttemptStart, ClaimedJob, Completion, CostEntry, Retry};
+use crate::timestamp::Timestamp;
+use crate::verify;
+
+/// How an attempt ended, before it is persisted.
+enum Outcome {
+    Done(Completion),
+    Failed {
+        error: Error,
+        cost: Option<CostEntry>,
+        candidates: usize,
+    },
+    /// The job is no longer ours (canceled, or recovered by another worker).
+    Lost,
+}
+
+/// Runs a claimed job to the end of this attempt and persists the result.
+pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) {
+    let job_id = claimed.job.id;
+    let cancel = shared.register_running(job_id);
+    let span = tracing::info_span!(
+        "job",
+        %job_id,
+        attempt = claimed.job.attempts,
+        provider = tracing::field::Empty
+    );
+    async {
+        let (reporter, writer) = JobReporter::start(shared.clone(), job_id);
+        let outcome = attempt(&shared, &claimed, &reporter, &cancel).await;
+        let outcome = match outcome {
+            Outcome::Failed {
+                error: Error::Canceled,
+                ..
+            } if shared.is_shutting_down() => {
+                release_for_shutdown(&shared, job_id).await;
+                Outcome::Lost
+            }
+            other => other,
+        };
+        settle(&shared, &claimed, &reporter, outcome).await;
+        drop(reporter);
+        writer.finish().await;
+    }
+    .instrument(span)
+    .await;
+    shared.unregister_running(job_id);
+}
+
+async fn attempt(
+    shared: &Arc<Shared>,
+    claimed: &ClaimedJob,
+    reporter: &Arc<JobReporter>,
+    cancel: &CancellationToken,
+) -> Outcome {
+    let job = &claimed.job;
+    let request = &job.request;
+    if request.reuse == Reuse::Exact {
+        match reuse_exact(shared, job).await {
+            Ok(Some(completion)) => return Outcome::Done(completion),
+            Ok(None) => {}
+            Err(error) => {
+                return Outcome::Failed {
+                    error,
+                    cost: None,
+                    candidates: 0,
+                };
+            }
+        }
+    }
+    let candidates = match shared.router().candidates(request) {
+        Ok(c) => c,
+        Err(error) => {
+            return Outcome::Failed {
+                error,
+                cost: None,
+                candidates: 0,
+            };
+        }
+    };
+    let count = candidates.len();
+    let index = claimed.candidate_index as usize % count.max(1);
+    let Some(candidate) = candidates.get(index).cloned() else {
+        return Outcome::Failed {
+            error: Error::NoProvider(request.spec.kind().to_string()),
+            cost: None,
+            candidates: 0,
+        };
+    };
+    tracing::Span::current().record("provider", candidate.provider.name());
+    match generate(shared, claimed, &candidate, reporter, cancel).await {
+        Ok(Some(completion)) => Outcome::Done(completion),
+        Ok(None) => Outcome::Lost,
+        Err((error, cost)) => Outcome::Failed {
+            error,
+            cost,
+            candidates: count,
+        },
+    }
+}
+
+/// Exact reuse: the assets of an identical earlier request, at no cost.
+async fn reuse_exact(shared: &Shared, job: &Job) -> Result<Option<Completion>> {
+    let digest = job.request.generation_digest();
+    let Some(earlier) = shared
+        .store
+        .find_reusable(&job.request.client_id, &digest)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Completion {
+        job_id: job.id,
+        assets: Vec::new(),
+        reused_assets: earlier.asset_ids.clone(),
+        reused_from: Some(earlier.id),
+        cost: None,
+        at: Timestamp::now(),
+    }))
+}
+
+type AttemptError = (Error, Option<CostEntry>);
+
+async fn generate(
+    shared: &Arc<Shared>,
+    claimed: &ClaimedJob,
+    candidate: &Candidate,
+    reporter: &Arc<JobReporter>,
+    cancel: &CancellationToken,
+) -> std::result::Result<Option<Completion>, AttemptError> {
+    let job = &claimed.job;
+    let provider = &candidate.provider;
+    let spec = &job.request.spec;
+    let estimate = provider
+        .estimate(&candidate.model, spec)
+        .map_err(|e| (e, None))?;
+    let reserve = reservation(&job.request, estimate).map_err(|e| (e, None))?;
+    let start = AttemptStart {
+        provider: provider.name().to_owned(),
+        model: candidate.model.clone(),
+        estimate,
+        reserve,
+        now: Timestamp::now(),
+    };
+    match shared
+        .store
+        .start_attempt(job.id, &shared.worker_id, &start)
+        .await
+    {
+        Ok(Some(())) => {}
+        Ok(None) => return Ok(None),
+        Err(e) => return Err((e, None)),
+    }
+    shared.events.emit(
+        Some(job.id),
+        EventKind::JobStarted {
+            attempt: job.attempts,
+            provider: start.provider.clone(),
+            model: start.model.clone(),
+        },
+    );
+    let cx = GenerateContext::new(reporter.clone(), cancel.clone(), shared.staging_dir.clone());
+    let call = Call {
+        job_id: job.id,
+        attempt: job.attempts,
+        model: candidate.model.clone(),
+        spec: spec.clone(),
+    };
+    let running = call_provider(provider.as_ref(), &call, claimed.checkpoint.as_deref(), &cx);
+    let generation = until_canceled(running, cancel)
+        .await
+        .map_err(|e| (e, None))?;
+    let cost_entry = |cost: Money| CostEntry {
+        client_id: job.request.client_id.clone(),
+        campaign_id: job.request.campaign_id.clone(),
+        job_id: job.id,
+        provider: start.provider.clone(),
+        model: start.model.clone(),
+        cost_micros: cost,
+        at: Timestamp::now(),
+    };
+    let cost = cost_entry(generation.cost.unwrap_or(estimate));
+    let assets = store_outputs(shared, job, &start, cost.cost_micros, generation)
+        .await
+        .map_err(|e| (e, Some(cost.clone())))?;
+    Ok(Some(Completion {
+        job_id: job.id,
+        assets,
+        reused_assets: Vec::new(),
+        reused_from: None,
+        cost: Some(cost),
+        at: Timestamp::now(),
+    }))
+}
+
+/// How long a canceled provider may take to stop (and cancel its remote
+/// task) before its call is dropped.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs a provider call; once the job is canceled, the provider gets a grace
+/// period to notice the signal and clean up, then the call is dropped. A
+/// canceled call is `Canceled` whatever it returned.
+async fn until_canceled(
+    call: impl Future<Output = Result<Generation>>,
+    cancel: &CancellationToken,
+) -> Result<Generation> {
+    tokio::pin!(call);
+    tokio::select! {
+        biased;
+        result = &mut call => return result,
+        () = cancel.cancelled() => {}
+    }
+    let _ = tokio::time::timeout(CANCEL_GRACE, &mut call).await;
+    Err(Error::Canceled)
+}
+
+/// What a job reserves against budgets: its `max_cost_micros`, or else the
+/// estimate. An estimate over the job's own maximum fails before any call.
+fn reservation(request: &Request, estimate: Money) -> Result<Money> {
+    match request.max_cost_micros.map(Money::from_micros) {
+        Some(max) if estimate > max => Err(Error::BudgetExceeded(format!(
+            "the estimate {estimate} is over the request's max_cost_micros {max}"
+        ))),
+        Some(max) => Ok(max),
+        None => Ok(estimate),
+    }
+}
+
+async fn call_provider(
+    provider: &dyn crate::provider::Provider,
+    call: &Call,
+    checkpoint: Option<&str>,
+    cx: &GenerateContext,
+) -> Result<Generation> {
+    match checkpoint {
+        Some(checkpoint) => {
+            cx.log(LogLevel::Info, format!("resuming remote task {checkpoint}"));
+            provider.resume(call, checkpoint, cx).await
+        }
+        None => provider.generate(call, cx).await,
+    }
+}
+
+/// Verifies every output from its staging file, then moves the bytes into
+/// the blob store (durably) and describes the assets to insert.
+async fn store_outputs(
+    shared: &Shared,
+    job: &Job,
+    start: &AttemptStart,
+    cost: Money,
+    generation: Generation,
+) -> Result<Vec<Asset>> {
+    let spec = &job.request.spec;
+    if generation.outputs.is_empty() {
+        return Err(Error::InvalidOutput(format!(
+            "{} returned no output",
+            start.provider
+        )));
+    }
+    let tileable = matches!(spec, Spec::Image(image) if image.tileable);
+    let count = generation.outputs.len();
+    let mut assets = Vec::with_capacity(count);
+    for (index, output) in generation.outputs.into_iter().enumerate() {
+        let path = output.path().to_owned();
+        let kind = spec.kind();
+        let media = tokio::task::spawn_blocking(move || verify::inspect(&path, kind, tileable))
+            .await
+            .map_err(|e| Error::Internal(format!("verification task failed: {e}")))??;
+        let size_bytes = output.size();
+        let sha256 = output.sha256().to_owned();
+        shared.blobs.put(output).await?;
+        let share = split_cost(cost, count, index);
+        assets.push(new_asset(
+            job, start, &media, size_bytes, sha256, share, index, count,
+        ));
+    }
+    Ok(assets)
+}
+
+/// Splits a job's cost over its outputs so that the parts add up exactly.
+fn split_cost(total: Money, count: usize, index: usize) -> Money {
+    let count = count.max(1) as i64;
+    let base = total.micros() / count;
+    let remainder = total.micros() % count;
+    Money::from_micros(base + i64::from((index as i64) < remainder))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_asset(
+    job: &Job,
+    start: &AttemptStart,
+    media: &crate::asset::Media,
+    size_bytes: u64,
+    sha256: String,
+    cost: Money,
+    index: usize,
+    count: usize,
+) -> Asset {
+    let request = &job.request;
+    let mut metadata = request.metadata.clone();
+    if let Some(seed) = request.spec.seed() {
+        metadata.entry("seed").or_insert(serde_json::json!(seed));
+    }
+    Asset {
+        id: AssetId::new(),
+        client_id: request.client_id.clone(),
+        campaign_id: request.campaign_id.clone(),
+        name: Some(asset_name(request.spec.prompt(), index, count)),
+        mime: media.mime().to_owned(),
+        size_bytes,
+        sha256,
+        source: AssetSource::Generated {
+            provider: start.provider.clone(),
+            model: start.model.clone(),
+            job_id: job.id,
+            prompt: request.spec.prompt().to_owned(),
+        },
+        cost_micros: cost,
+        tags: request.tags.clone(),
+        metadata,
+        created_at: Timestamp::now(),
+        media: media.clone(),
+    }
+}
+
+/// A short file-friendly name from the prompt (`mossy-cobblestone-2`).
+fn asset_name(prompt: &str, index: usize, count: usize) -> String {
+    let mut slug = String::new();
+    for word in prompt
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if slug.len() + word.len() > 48 {
+            break;
+        }
+        if !slug.is_empty() {
+            slug.push('-');
+        }
+        slug.push_str(&word.to_lowercase());
+    }
+    if slug.is_empty() {
+        slug.push_str("asset");
+    }
+    if count > 1 {
+        slug.push_str(&format!("-{}", index + 1));
+    }
+    slug
+}
+
+/// Persists the outcome and tells the hosts.
+async fn settle(
+    shared: &Arc<Shared>,
+    claimed: &ClaimedJob,
+    reporter: &JobReporter,
+    outcome: Outcome,
+) {
+    let job_id = claimed.job.id;
+    let result = match outcome {
+        Outcome::Lost => Ok(()),
+        Outcome::Done(completion) => succeed(shared, completion).await,
+        Outcome::Failed {
+            error,
+            cost,
+            candidates,
+        } => fail_or_retry(shared, claimed, reporter, error, cost, candidates).await,
+    };
+    if let Err(e) = result {
+        // The lease will expire and recovery will run the job again.
+        tracing::error!(%job_id, error = %e, "cannot persist the end of an attempt");
+    }
+}
+
+async fn succeed(shared: &Shared, completion: Completion) -> Result<()> {
+    let job_id = completion.job_id;
+    let new_assets: Vec<(AssetId, crate::id::ClientId)> = completion
+        .assets
+        .iter()
+        .map(|a| (a.id, a.client_id.clone()))
+        .collect();
+    let cost = completion.cost.clone();
+    let Some(job) = shared
+        .store
+        .complete_job(&shared.worker_id, completion)
+        .await?
+    else {
+        return Ok(());
+    };
+    for (asset_id, client_id) in new_assets {
+        shared.events.emit(
+            Some(job_id),
+            EventKind::AssetCreated {
+                asset_id,
+                client_id,
+            },
+        );
+    }
+    if let Some(cost) = cost {
+        shared.events.emit(
+            Some(job_id),
+            EventKind::CostRecorded {
+                client_id: cost.client_id,
+                provider: cost.provider,
+                model: cost.model,
+                cost_micros: cost.cost_micros,
+            },
+        );
+    }
+    shared.events.emit(
+        Some(job_id),
+        EventKind::JobSucceeded {
+            asset_ids: job.asset_ids.clone(),
+            cost_micros: job.cost_micros,
+        },
+    );
+    Ok(())
+}
+
+async fn fail_or_retry(
+    shared: &Arc<Shared>,
+    claimed: &ClaimedJob,
+    reporter: &JobReporter,
+    error: Error,
+    cost: Option<CostEntry>,
+    candidates: usize,
+) -> Result<()> {
+    let job = &claimed.job;
+    let job_error = error.to_job_error();
+    if error.is_retryable() && job.attempts < job.max_attempts {
+        let next = backoff::plan(
+            &shared.retry,
+            candidates,
+            claimed.candidate_index,
+            claimed.candidate_failures,
+            job.attempts,
+            error.retry_after(),
+        );
+        reporter.engine_log(
+            LogLevel::Warn,
+            format!(
+                "attempt {} of {} failed: {error}; retrying in {:.1}s",
+                job.attempts,
+                job.max_attempts,
+                next.delay.as_secs_f64()
+            ),
+        );
+        let retry = Retry {
+            job_id: job.id,
+            run_after: Timestamp::now().plus(next.delay),
+            candidate_index: next.candidate_index,
+            candidate_failures: next.candidate_failures,
+            error: job_error,
+            cost: cost.clone(),
+        };
+        if shared
+            .store
+            .retry_later(&shared.worker_id, retry)
+            .await?
+            .is_some()
+        {
+            emit_cost(shared, job.id, cost);
+            shared.wake_workers();
+        }
+        return Ok(());
+    }
+    reporter.engine_log(
+        LogLevel::Error,
+        format!("attempt {} failed: {error}", job.attempts),
+    );
+    let failed = shared
+        .store
+        .fail_job(
+            &shared.worker_id,
+            job.id,
+            job_error.clone(),
+            cost.clone(),
+            Timestamp::now(),
+        )
+        .await?;
+    if failed.is_some() {
+        emit_cost(shared, job.id, cost);
+        if job_error.code == ErrorCode::BudgetExceeded {
+            shared.events.emit(
+                Some(job.id),
+                EventKind::BudgetExceeded {
+                    client_id: job.request.client_id.clone(),
+                    message: job_error.message.clone(),
+                },
+            );
+        }
+        shared
+            .events
+            .emit(Some(job.id), EventKind::JobFailed { error: job_error });
+    }
+    Ok(())
+}
+
+fn emit_cost(shared: &Shared, job_id: JobId, cost: Option<CostEntry>) {
+    if let Some(cost) = cost {
+        shared.events.emit(
+            Some(job_id),
+            EventKind::CostRecorded {
+                client_id: cost.client_id,
+                provider: cost.provider,
+                model: cost.model,
+                cost_micros: cost.cost_micros,
+            },
+        );
+    }
+}
+
+/// A job interrupted by `close` goes back to the queue for another worker.
+async fn release_for_shutdown(shared: &Shared, job_id: JobId) {
+    match shared
+        .store
+        .release_job(job_id, &shared.worker_id, Timestamp::now())
+        .await
+    {
+        Ok(_) => tracing::info!(%job_id, "released at shutdown"),
+        Err(e) => {
+            tracing::warn!(%job_id, error = %e, "cannot release at shutdown; its lease will expire")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_split_adds_up() {
+        let total = Money::from_micros(100);
+        let parts: Vec<i64> = (0..3).map(|i| split_cost(total, 3, i).micros()).collect();
+        assert_eq!(parts, vec![34, 33, 33]);
+        assert_eq!(parts.iter().sum::<i64>(), 100);
+    }
+
+    #[test]
+    fn names_come_from_prompts() {
+        assert_eq!(
+            asset_name("Mossy cobblestone, wet!", 0, 1),
+            "mossy-cobblestone-wet"
+        );
+        assert_eq!(asset_name("???", 1, 2), "asset-2");
+    }
+}

@@ -1,0 +1,144 @@
+//! Carries a running job's progress, log lines and checkpoint from the
+//! provider to the store and the event bus.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::Shared;
+use crate::error::{Error, Result};
+use crate::event::EventKind;
+use crate::id::JobId;
+use crate::job::{LogLevel, LogLine};
+use crate::progress::Progress;
+use crate::provider::ContextReporter;
+use crate::timestamp::Timestamp;
+
+/// Progress is persisted at most this often; every change is still an event.
+const PROGRESS_PERSIST_INTERVAL: Duration = Duration::from_secs(1);
+
+enum Report {
+    Progress(Progress),
+    Log(LogLine),
+}
+
+/// The provider-facing side: reports are evented at once and queued for one
+/// writer task per job, which keeps log order and throttles progress writes.
+pub(crate) struct JobReporter {
+    shared: Arc<Shared>,
+    job_id: JobId,
+    reports: mpsc::UnboundedSender<Report>,
+}
+
+impl JobReporter {
+    pub(crate) fn start(shared: Arc<Shared>, job_id: JobId) -> (Arc<Self>, ReportWriter) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write_reports(shared.clone(), job_id, rx));
+        (
+            Arc::new(Self {
+                shared,
+                job_id,
+                reports: tx,
+            }),
+            ReportWriter { handle: writer },
+        )
+    }
+
+    /// A log line from the engine itself (retries, routing decisions).
+    pub(crate) fn engine_log(&self, level: LogLevel, message: String) {
+        self.log(level, message);
+    }
+}
+
+#[async_trait]
+impl ContextReporter for JobReporter {
+    fn progress(&self, progress: Progress) {
+        self.shared
+            .events
+            .emit(Some(self.job_id), EventKind::JobProgress { progress });
+        let _ = self.reports.send(Report::Progress(progress));
+    }
+
+    fn log(&self, level: LogLevel, message: String) {
+        self.shared.events.emit(
+            Some(self.job_id),
+            EventKind::JobLog {
+                level,
+                message: message.clone(),
+            },
+        );
+        let _ = self.reports.send(Report::Log(LogLine {
+            at: Timestamp::now(),
+            level,
+            message,
+        }));
+    }
+
+    async fn checkpoint(&self, value: String) -> Result<()> {
+        self.shared
+            .store
+            .save_checkpoint(self.job_id, &self.shared.worker_id, &value)
+            .await?
+            .ok_or(Error::Canceled)
+    }
+}
+
+/// The writer task of one job; [`ReportWriter::finish`] waits until every
+/// report is stored.
+pub(crate) struct ReportWriter {
+    handle: JoinHandle<()>,
+}
+
+impl ReportWriter {
+    /// Waits for the queued reports to be written. The reporter (and every
+    /// clone held by the provider context) must be dropped first.
+    pub(crate) async fn finish(self) {
+        let _ = self.handle.await;
+    }
+}
+
+async fn write_reports(
+    shared: Arc<Shared>,
+    job_id: JobId,
+    mut rx: mpsc::UnboundedReceiver<Report>,
+) {
+    let mut last_persisted: Option<Instant> = None;
+    let mut pending_progress: Option<Progress> = None;
+    let mut logs = Vec::new();
+    while let Some(report) = rx.recv().await {
+        match report {
+            Report::Progress(p) => pending_progress = Some(p),
+            Report::Log(line) => logs.push(line),
+        }
+        // Drain what is already queued so a burst costs one write.
+        while let Ok(report) = rx.try_recv() {
+            match report {
+                Report::Progress(p) => pending_progress = Some(p),
+                Report::Log(line) => logs.push(line),
+            }
+        }
+        flush_logs(&shared, job_id, &mut logs).await;
+        let due = last_persisted.is_none_or(|t| t.elapsed() >= PROGRESS_PERSIST_INTERVAL);
+        if let (true, Some(progress)) = (due, pending_progress) {
+            if let Err(e) = shared.store.set_progress(job_id, progress).await {
+                tracing::warn!(%job_id, error = %e, "cannot persist progress");
+            }
+            pending_progress = None;
+            last_persisted = Some(Instant::now());
+        }
+    }
+    // The final progress is written by the job's completion itself.
+}
+
+async fn flush_logs(shared: &Shared, job_id: JobId, logs: &mut Vec<LogLine>) {
+    if logs.is_empty() {
+        return;
+    }
+    if let Err(e) = shared.store.append_logs(job_id, logs).await {
+        tracing::warn!(%job_id, error = %e, "cannot persist job log lines");
+    }
+    logs.clear();
+}

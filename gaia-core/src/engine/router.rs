@@ -1,0 +1,178 @@
+//! Routing: which providers and models may serve a request, in order.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::money::Money;
+use crate::provider::{ModelInfo, Provider};
+use crate::request::{Request, Route, RouteTarget, Spec};
+
+/// One provider and model that can serve a request.
+#[derive(Clone)]
+pub(crate) struct Candidate {
+    pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) model: String,
+}
+
+/// A provider as `gaia providers` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProviderInfo {
+    /// Its name.
+    pub name: String,
+    /// Whether it calls a remote service.
+    pub remote: bool,
+    /// Its models and prices.
+    pub models: Vec<ModelInfo>,
+}
+
+/// The configured providers, in registration order.
+#[derive(Default, Clone)]
+pub(crate) struct Router {
+    providers: Vec<Arc<dyn Provider>>,
+}
+
+impl Router {
+    pub(crate) fn new(providers: Vec<Arc<dyn Provider>>) -> Self {
+        Self { providers }
+    }
+
+    pub(crate) fn providers(&self) -> &[Arc<dyn Provider>] {
+        &self.providers
+    }
+
+    pub(crate) fn describe(&self) -> Vec<ProviderInfo> {
+        self.providers
+            .iter()
+            .map(|p| ProviderInfo {
+                name: p.name().to_owned(),
+                remote: p.is_remote(),
+                models: p.models().to_vec(),
+            })
+            .collect()
+    }
+
+    /// The candidates for a request, in the order they are tried. Errors are
+    /// what a host should see at submit: a bad route is `invalid_request`
+    /// naming `route`; nothing able to make the kind is `no_provider`.
+    pub(crate) fn candidates(&self, request: &Request) -> Result<Vec<Candidate>> {
+        match &request.route {
+            Route::Auto => self.automatic(&request.spec),
+            Route::Target(_) | Route::Chain(_) => request
+                .route
+                .targets()
+                .iter()
+                .map(|target| self.named(target, &request.spec))
+                .collect(),
+        }
+    }
+
+    /// DESIGN's rule: the cheapest capable remote provider first, then the
+    /// others in price order; local providers only when no remote one can.
+    fn automatic(&self, spec: &Spec) -> Result<Vec<Candidate>> {
+        let capable: Vec<(Candidate, Money)> = self
+            .providers
+            .iter()
+            .flat_map(|provider| {
+                provider
+                    .models()
+                    .iter()
+                    .filter(|m| m.kind == spec.kind())
+                    .filter(|m| provider.validate(&m.id, spec).is_ok())
+                    .filter_map(|m| {
+                        let price = provider.estimate(&m.id, spec).ok()?;
+                        Some((
+                            Candidate {
+                                provider: provider.clone(),
+                                model: m.id.clone(),
+                            },
+                            price,
+                        ))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let any_remote = capable.iter().any(|(c, _)| c.provider.is_remote());
+        let mut chosen: Vec<(Candidate, Money)> = capable
+            .into_iter()
+            .filter(|(c, _)| c.provider.is_remote() == any_remote)
+            .collect();
+        // A stable sort keeps registration order among equal prices.
+        chosen.sort_by_key(|(_, price)| *price);
+        if chosen.is_empty() {
+            return Err(Error::NoProvider(self.no_provider_reason(spec)));
+        }
+        Ok(chosen.into_iter().map(|(c, _)| c).collect())
+    }
+
+    fn no_provider_reason(&self, spec: &Spec) -> String {
+        let kind = spec.kind();
+        let offers_kind = self
+            .providers
+            .iter()
+            .any(|p| p.models().iter().any(|m| m.kind == kind));
+        if offers_kind {
+            format!("{kind} with these parameters (no configured model accepts them)")
+        } else {
+            format!("{kind}: no configured provider offers that kind")
+        }
+    }
+
+    fn named(&self, target: &RouteTarget, spec: &Spec) -> Result<Candidate> {
+        let provider = self
+            .providers
+            .iter()
+            .find(|p| p.name() == target.provider)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "route",
+                    format!(
+                        "unknown provider {:?} (configured: {})",
+                        target.provider,
+                        self.names().join(", ")
+                    ),
+                )
+            })?;
+        let model = match &target.model {
+            Some(id) => {
+                let model = provider
+                    .models()
+                    .iter()
+                    .find(|m| &m.id == id)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "route",
+                            format!("provider {:?} has no model {id:?}", target.provider),
+                        )
+                    })?;
+                if model.kind != spec.kind() {
+                    return Err(Error::invalid(
+                        "route",
+                        format!("model {id:?} makes {}, not {}", model.kind, spec.kind()),
+                    ));
+                }
+                model
+            }
+            None => provider
+                .models()
+                .iter()
+                .find(|m| m.kind == spec.kind())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "route",
+                        format!("provider {:?} cannot make {}", target.provider, spec.kind()),
+                    )
+                })?,
+        };
+        provider.validate(&model.id, spec)?;
+        Ok(Candidate {
+            provider: provider.clone(),
+            model: model.id.clone(),
+        })
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.providers.iter().map(|p| p.name()).collect()
+    }
+}

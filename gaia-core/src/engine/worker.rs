@@ -1,0 +1,118 @@
+//! Worker slots, the heartbeat that renews their leases, and recovery of
+//! jobs whose worker died.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Shared, pipeline};
+use crate::event::EventKind;
+use crate::job::JobStatus;
+use crate::timestamp::Timestamp;
+
+/// Idle workers look at the queue at least this often even without a wake-up
+/// (jobs submitted by another process, retries coming due).
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One job slot: claims and runs jobs until the engine shuts down.
+pub(crate) async fn run_slot(shared: Arc<Shared>) {
+    loop {
+        // Registered before claiming, so a submit between the claim and the
+        // wait still wakes this slot.
+        let wake = shared.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        if shared.is_shutting_down() {
+            return;
+        }
+        let now = Timestamp::now();
+        match shared
+            .store
+            .claim_job(&shared.worker_id, now, now.plus(shared.lease))
+            .await
+        {
+            Ok(Some(claimed)) => pipeline::run(shared.clone(), claimed).await,
+            Ok(None) => {
+                let idle = idle_time(&shared).await;
+                tokio::select! {
+                    () = &mut wake => {}
+                    () = tokio::time::sleep(idle) => {}
+                    () = shared.shutdown.cancelled() => return,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim a job; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(POLL_INTERVAL) => {}
+                    () = shared.shutdown.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+/// How long an idle slot sleeps: until the next retry comes due, at most the
+/// poll interval.
+async fn idle_time(shared: &Shared) -> Duration {
+    match shared.store.next_due().await {
+        Ok(Some(due)) => {
+            let wait = due
+                .millis()
+                .saturating_sub(Timestamp::now().millis())
+                .max(0);
+            Duration::from_millis(wait as u64).min(POLL_INTERVAL)
+        }
+        _ => POLL_INTERVAL,
+    }
+}
+
+/// Renews every lease of this engine in one statement, tells running
+/// providers when their job was canceled or taken over, and recovers jobs
+/// whose worker died.
+pub(crate) async fn run_heartbeat(shared: Arc<Shared>) {
+    let interval = (shared.lease / 3).max(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = shared.stopped.cancelled() => return,
+        }
+        renew_leases(&shared).await;
+        recover(&shared).await;
+    }
+}
+
+async fn renew_leases(shared: &Shared) {
+    let until = Timestamp::now().plus(shared.lease);
+    match shared.store.heartbeat(&shared.worker_id, until).await {
+        Ok(held) => shared.cancel_running_except(&held),
+        Err(e) => tracing::warn!(error = %e, "cannot renew leases"),
+    }
+}
+
+/// Requeues (or fails) running jobs whose lease expired.
+pub(crate) async fn recover(shared: &Shared) {
+    let recovered = match shared.store.recover_expired(Timestamp::now()).await {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot recover expired jobs");
+            return;
+        }
+    };
+    let mut requeued = false;
+    for job in recovered {
+        match (job.status, job.error.clone()) {
+            (JobStatus::Failed, Some(error)) => {
+                tracing::warn!(job_id = %job.id, "job failed after its worker was lost");
+                shared
+                    .events
+                    .emit(Some(job.id), EventKind::JobFailed { error });
+            }
+            _ => {
+                tracing::info!(job_id = %job.id, "requeued a job whose worker was lost");
+                requeued = true;
+            }
+        }
+    }
+    if requeued {
+        shared.wake_workers();
+    }
+}

@@ -1,0 +1,47 @@
+//! Gaia's core: the wire-format types, the provider and store traits, events,
+//! and the job pipeline (`Engine`). It knows no database, HTTP client or host.
+
+mod asset;
+mod config;
+mod engine;
+mod error;
+mod event;
+mod id;
+mod job;
+mod money;
+mod progress;
+mod provider;
+mod request;
+mod store;
+mod timestamp;
+pub mod verify;
+
+pub use asset::{
+    Asset, AssetKind, AssetSource, AudioFormat, DocumentFormat, ImageFormat, Media, ModelFormat,
+    VideoFormat,
+};
+pub use config::{EngineConfig, ProviderConfig, RetryConfig, Secret};
+pub use engine::{Engine, EngineBuilder, EventStream, ProviderInfo};
+pub use error::{Error, ErrorCode, JobError, Result};
+pub use event::{Event, EventKind, EventSink};
+pub use id::{AssetId, ClientId, JobId};
+pub use job::{
+    Job, JobFilter, JobStats, JobStatus, LogLevel, LogLine, Page, PageRequest, ProviderStats,
+    StatusCount,
+};
+pub use money::Money;
+pub use progress::Progress;
+pub use provider::{
+    Call, ContextReporter, GenerateContext, Generation, ModelInfo, PriceRule, Provider,
+    StagedOutput, StagingFile,
+};
+pub use request::{
+    AudioMode, AudioSpec, Detail, ImageSpec, MAX_COUNT, MAX_DURATION_S, MAX_PROMPT_CHARS, MAX_SIDE,
+    ModelSpec, Quality, Request, Reuse, Route, RouteTarget, Spec, VideoSpec,
+};
+pub use store::{
+    AssetFilter, AssetStore, AttemptStart, BlobReader, BlobStore, Budget, BudgetPeriod, ClaimedJob,
+    Completion, CostEntry, CostGroup, CostQuery, CostReport, CostRow, CostStore, DeletedAsset,
+    Inserted, JobStore, NewJob, Retry, Store,
+};
+pub use timestamp::Timestamp;

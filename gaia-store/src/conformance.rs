@@ -1,0 +1,1765 @@
+//! The conformance suite: the behaviour every record store must have, written
+//! once against [`gaia_core::Store`] so that SQLite, Postgres and any later
+//! backend run the very same cases.
+//!
+//! Each case is a `pub async fn(Arc<dyn Store>) -> CaseResult` that expects a
+//! fresh, empty store. [`store_conformance_tests!`](crate::store_conformance_tests)
+//! expands to one `#[tokio::test]` per case; give it an expression whose
+//! value is a future of a [`StoreFixture`] (the store, or the store and a
+//! guard such as the temporary folder its database lives in):
+//!
+//! ```ignore
+//! async fn fresh_store() -> (Arc<dyn gaia_core::Store>, tempfile::TempDir) {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let url = format!("sqlite://{}", dir.path().join("gaia.db").display());
+//!     (Arc::new(SqliteStore::open(&url).await.unwrap()), dir)
+//! }
+//!
+//! gaia_store::store_conformance_tests!(fresh_store());
+//! ```
+//!
+//! The calling crate needs `tokio` (with `macros` and `rt-multi-thread`)
+//! among its dev-dependencies. Cases never read the clock: every instant is
+//! an offset from [`T0`], so they are deterministic.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use gaia_core::{
+    Asset, AssetFilter, AssetId, AssetKind, AssetSource, AttemptStart, AudioFormat, AudioSpec,
+    Budget, BudgetPeriod, ClaimedJob, ClientId, Completion, CostEntry, CostGroup, CostQuery,
+    CostReport, Error, ErrorCode, ImageFormat, ImageSpec, Job, JobError, JobFilter, JobId,
+    JobStatus, LogLevel, LogLine, Media, Money, NewJob, PageRequest, Progress, Request, Result,
+    Retry, Store, Timestamp,
+};
+
+/// What a case returns: a store error fails the case like a failed assertion.
+pub type CaseResult = Result<()>;
+
+/// The instant every case counts from: 2027-01-15T08:00:00Z.
+pub const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+/// What a conformance test constructs: a store, kept alive (with whatever
+/// it needs, such as a temporary folder) until the case ends.
+pub trait StoreFixture: Send + 'static {
+    /// The store under test.
+    fn store(&self) -> Arc<dyn Store>;
+}
+
+impl StoreFixture for Arc<dyn Store> {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(self)
+    }
+}
+
+impl<G: Send + 'static> StoreFixture for (Arc<dyn Store>, G) {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.0)
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance case, each on a fresh
+/// store made by `$fixture` (an expression evaluating to a future of a
+/// [`StoreFixture`], evaluated once per test).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($fixture:expr) => {
+        $crate::store_conformance_tests!(@cases $fixture;
+            jobs_round_trip,
+            list_jobs_filters,
+            list_jobs_pages,
+            idempotency_returns_the_existing_job,
+            idempotency_conflict_rolls_back_the_batch,
+            claim_order_is_priority_then_submission,
+            claim_respects_run_after,
+            claims_are_exclusive_under_concurrency,
+            heartbeat_renews_held_jobs,
+            lease_guarded_calls_need_the_holder,
+            complete_job_stores_assets_and_cost,
+            complete_job_is_atomic,
+            complete_job_with_reused_assets,
+            retry_later_requeues_with_the_error,
+            release_job_does_not_count_the_attempt,
+            fail_job_records_error_and_cost,
+            cancel_rules,
+            retry_job_rules,
+            delete_job_rules,
+            recover_expired_requeues_or_fails,
+            budget_refuses_past_the_limit,
+            campaign_budgets,
+            periods_ignore_earlier_spending,
+            budget_reservations_hold_under_concurrency,
+            job_stats_counts_and_percentiles,
+            costs_grouped_by_each_dimension,
+            find_reusable_needs_existing_assets,
+            delete_asset_reports_orphans,
+            list_assets_filters_and_pages,
+            logs_and_progress,
+            budgets_upsert_and_list,
+        );
+    };
+    (@cases $fixture:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() -> $crate::conformance::CaseResult {
+                let fixture = $fixture.await;
+                let store = $crate::conformance::StoreFixture::store(&fixture);
+                $crate::conformance::$case(store).await
+            }
+        )+
+    };
+}
+
+// ---------------------------------------------------------------- fixtures
+
+/// `T0` plus `ms` milliseconds.
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(T0.millis() + ms)
+}
+
+const SECOND: i64 = 1_000;
+const DAY: i64 = 86_400 * SECOND;
+
+/// The lease every claim in the suite takes: 30 s after `T0`.
+fn lease() -> Timestamp {
+    at(30 * SECOND)
+}
+
+fn client(name: &str) -> Result<ClientId> {
+    ClientId::new(name)
+}
+
+/// A request for a small image of `prompt`.
+pub fn image_request(client_id: &str, prompt: &str) -> Result<Request> {
+    Ok(Request::new(
+        client(client_id)?,
+        ImageSpec::new(prompt).size(64, 64),
+    ))
+}
+
+/// A queued job of `client_id` at `priority`, submitted at [`T0`].
+pub fn new_job(client_id: &str, priority: i32) -> Result<NewJob> {
+    let mut request = image_request(client_id, "moss")?;
+    request.priority = priority;
+    Ok(job_for(request))
+}
+
+/// A queued job for `request`, submitted at [`T0`], three attempts allowed.
+pub fn job_for(request: Request) -> NewJob {
+    let request_digest = request.digest();
+    let generation_digest = request.generation_digest();
+    NewJob {
+        job: Job {
+            id: JobId::new(),
+            status: JobStatus::Queued,
+            progress: Progress::ZERO,
+            attempts: 0,
+            max_attempts: 3,
+            request,
+            provider: None,
+            model: None,
+            asset_ids: Vec::new(),
+            estimated_cost_micros: None,
+            cost_micros: Money::ZERO,
+            error: None,
+            reused_from: None,
+            created_at: T0,
+            started_at: None,
+            finished_at: None,
+        },
+        request_digest,
+        generation_digest,
+    }
+}
+
+/// An image asset generated by `job` with bytes `sha256`.
+pub fn image_asset(job: &Job, sha256: &str) -> Asset {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("seed".to_owned(), serde_json::json!(7));
+    Asset {
+        id: AssetId::new(),
+        client_id: job.request.client_id.clone(),
+        campaign_id: job.request.campaign_id.clone(),
+        name: Some("moss".to_owned()),
+        mime: "image/png".to_owned(),
+        size_bytes: 1_234,
+        sha256: sha256.to_owned(),
+        source: AssetSource::Generated {
+            provider: "mock".to_owned(),
+            model: "m1".to_owned(),
+            job_id: job.id,
+            prompt: job.request.spec.prompt().to_owned(),
+        },
+        cost_micros: Money::ZERO,
+        tags: job.request.tags.clone(),
+        metadata,
+        created_at: T0,
+        media: Media::Image {
+            width: 64,
+            height: 64,
+            format: ImageFormat::Png,
+            tileable: true,
+        },
+    }
+}
+
+/// 64 hex characters made of one repeated digit.
+fn sha(digit: char) -> String {
+    std::iter::repeat_n(digit, 64).collect()
+}
+
+/// A charge to `job` at `when`.
+fn charge(job: &Job, provider: &str, model: &str, micros: i64, when: Timestamp) -> CostEntry {
+    CostEntry {
+        client_id: job.request.client_id.clone(),
+        campaign_id: job.request.campaign_id.clone(),
+        job_id: job.id,
+        provider: provider.to_owned(),
+        model: model.to_owned(),
+        cost_micros: Money::from_micros(micros),
+        at: when,
+    }
+}
+
+fn attempt(reserve: i64, now: Timestamp) -> AttemptStart {
+    AttemptStart {
+        provider: "mock".to_owned(),
+        model: "m1".to_owned(),
+        estimate: Money::from_micros(reserve),
+        reserve: Money::from_micros(reserve),
+        now,
+    }
+}
+
+fn completion(
+    job: &Job,
+    assets: Vec<Asset>,
+    cost: Option<CostEntry>,
+    when: Timestamp,
+) -> Completion {
+    Completion {
+        job_id: job.id,
+        assets,
+        reused_assets: Vec::new(),
+        reused_from: None,
+        cost,
+        at: when,
+    }
+}
+
+fn provider_error(message: &str) -> JobError {
+    JobError {
+        code: ErrorCode::ProviderError,
+        message: message.to_owned(),
+        retryable: true,
+    }
+}
+
+/// The value, or a failed case naming what was missing.
+fn present<T>(value: Option<T>, what: &str) -> Result<T> {
+    value.ok_or_else(|| Error::Internal(format!("conformance: expected {what}")))
+}
+
+/// The error of a call that had to fail with `code`.
+#[track_caller]
+fn expect_error<T: std::fmt::Debug>(result: Result<T>, code: ErrorCode) -> Error {
+    match result {
+        Err(error) if error.code() == code => error,
+        other => panic!("expected a {code} error, got {other:?}"),
+    }
+}
+
+async fn submit(store: &dyn Store, jobs: Vec<NewJob>) -> Result<Vec<Job>> {
+    let inserted = store.insert_jobs(jobs).await?;
+    Ok(inserted.into_iter().map(|i| i.job).collect())
+}
+
+async fn submit_one(store: &dyn Store, new: NewJob) -> Result<Job> {
+    let mut jobs = submit(store, vec![new]).await?;
+    present(jobs.pop(), "the inserted job")
+}
+
+async fn claim_at(store: &dyn Store, worker: &str, now: Timestamp) -> Result<ClaimedJob> {
+    let lease_until = Timestamp::from_millis(now.millis() + 30 * SECOND);
+    present(
+        store.claim_job(worker, now, lease_until).await?,
+        "a job to claim",
+    )
+}
+
+async fn claim(store: &dyn Store, worker: &str) -> Result<ClaimedJob> {
+    present(
+        store.claim_job(worker, T0, lease()).await?,
+        "a job to claim",
+    )
+}
+
+/// Submits `new` (the only queued job) and claims it for `worker`.
+async fn running(store: &dyn Store, new: NewJob, worker: &str) -> Result<Job> {
+    let job = submit_one(store, new).await?;
+    let claimed = claim(store, worker).await?;
+    assert_eq!(claimed.job.id, job.id, "another job was queued");
+    Ok(claimed.job)
+}
+
+/// Runs `new` to success with one asset of bytes `sha256` and `cost` micros.
+async fn succeeded(store: &dyn Store, new: NewJob, sha256: &str, cost: i64) -> Result<Job> {
+    let job = running(store, new, "w-done").await?;
+    let asset = image_asset(&job, sha256);
+    let charged = (cost > 0).then(|| charge(&job, "mock", "m1", cost, at(SECOND)));
+    let done = store
+        .complete_job("w-done", completion(&job, vec![asset], charged, at(SECOND)))
+        .await?;
+    present(done, "the completed job")
+}
+
+/// Runs `new` to failure, charging `cost` micros at `when`.
+async fn failed(store: &dyn Store, new: NewJob, cost: i64, when: Timestamp) -> Result<Job> {
+    let job = running(store, new, "w-fail").await?;
+    let charged = charge(&job, "mock", "m1", cost, when);
+    let done = store
+        .fail_job(
+            "w-fail",
+            job.id,
+            provider_error("boom"),
+            Some(charged),
+            when,
+        )
+        .await?;
+    present(done, "the failed job")
+}
+
+async fn job(store: &dyn Store, id: JobId) -> Result<Job> {
+    present(store.job(id).await?, "the job")
+}
+
+async fn total_cost(store: &dyn Store, client_id: &str) -> Result<CostReport> {
+    store
+        .costs(&CostQuery {
+            client_id: Some(client(client_id)?),
+            ..CostQuery::default()
+        })
+        .await
+}
+
+async fn set_budget(
+    store: &dyn Store,
+    client_id: &str,
+    campaign_id: Option<&str>,
+    period: BudgetPeriod,
+    limit: i64,
+) -> Result<()> {
+    store
+        .set_budget(&Budget {
+            client_id: client(client_id)?,
+            campaign_id: campaign_id.map(str::to_owned),
+            period,
+            limit_micros: Money::from_micros(limit),
+        })
+        .await
+}
+
+/// Every job a filter lists, following the cursor with pages of `limit`.
+async fn list_all_jobs(store: &dyn Store, filter: &JobFilter, limit: u32) -> Result<Vec<Job>> {
+    let mut page = PageRequest::first(limit);
+    let mut all = Vec::new();
+    loop {
+        let listed = store.list_jobs(filter, &page).await?;
+        assert!(listed.items.len() <= limit as usize);
+        if listed.next_cursor.is_some() {
+            assert_eq!(
+                listed.items.len(),
+                limit as usize,
+                "a page short of its limit"
+            );
+        }
+        all.extend(listed.items);
+        match listed.next_cursor {
+            Some(cursor) => page.cursor = Some(cursor),
+            None => return Ok(all),
+        }
+    }
+}
+
+async fn list_all_assets(
+    store: &dyn Store,
+    filter: &AssetFilter,
+    limit: u32,
+) -> Result<Vec<Asset>> {
+    let mut page = PageRequest::first(limit);
+    let mut all = Vec::new();
+    loop {
+        let listed = store.list_assets(filter, &page).await?;
+        assert!(listed.items.len() <= limit as usize);
+        all.extend(listed.items);
+        match listed.next_cursor {
+            Some(cursor) => page.cursor = Some(cursor),
+            None => return Ok(all),
+        }
+    }
+}
+
+fn ids(jobs: &[Job]) -> Vec<JobId> {
+    jobs.iter().map(|j| j.id).collect()
+}
+
+// ------------------------------------------------------------ job records
+
+/// An inserted job reads back exactly; a missing one is `None`.
+pub async fn jobs_round_trip(store: Arc<dyn Store>) -> CaseResult {
+    let mut request = image_request("c", "mossy cobblestone")?;
+    request.campaign_id = Some("spring".to_owned());
+    request.tags = vec!["stone".to_owned()];
+    request.priority = 3;
+    request.max_cost_micros = Some(50_000);
+    let new = job_for(request);
+    let inserted = store.insert_jobs(vec![new.clone()]).await?;
+    assert_eq!(inserted.len(), 1);
+    assert!(!inserted[0].existing);
+    assert_eq!(inserted[0].job, new.job);
+    assert_eq!(store.job(new.job.id).await?, Some(new.job.clone()));
+    assert_eq!(store.job(JobId::new()).await?, None);
+    assert!(store.job_logs(new.job.id).await?.is_empty());
+    Ok(())
+}
+
+/// Every filter of `list_jobs` narrows, newest first.
+pub async fn list_jobs_filters(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let mut in_campaign = image_request("a", "moss")?;
+    in_campaign.campaign_id = Some("x".to_owned());
+    let first = submit_one(store, job_for(in_campaign.clone())).await?;
+    let second = submit_one(store, job_for(in_campaign)).await?;
+    let loose = submit_one(store, new_job("a", 0)?).await?;
+    let audio = Request::new(client("b")?, AudioSpec::new("door creak"));
+    let other = submit_one(store, job_for(audio)).await?;
+
+    let everything = list_all_jobs(store, &JobFilter::default(), 50).await?;
+    assert_eq!(
+        ids(&everything),
+        vec![other.id, loose.id, second.id, first.id]
+    );
+
+    let by_client = JobFilter {
+        client_id: Some(client("a")?),
+        ..JobFilter::default()
+    };
+    let listed = list_all_jobs(store, &by_client, 50).await?;
+    assert_eq!(ids(&listed), vec![loose.id, second.id, first.id]);
+
+    let by_campaign = JobFilter {
+        campaign_id: Some("x".to_owned()),
+        ..by_client.clone()
+    };
+    let listed = list_all_jobs(store, &by_campaign, 50).await?;
+    assert_eq!(ids(&listed), vec![second.id, first.id]);
+
+    let by_kind = JobFilter {
+        kind: Some(AssetKind::Audio),
+        ..JobFilter::default()
+    };
+    assert_eq!(
+        ids(&list_all_jobs(store, &by_kind, 50).await?),
+        vec![other.id]
+    );
+    let none = JobFilter {
+        kind: Some(AssetKind::Audio),
+        ..by_client.clone()
+    };
+    assert!(list_all_jobs(store, &none, 50).await?.is_empty());
+
+    let claimed = claim(store, "w1").await?;
+    assert_eq!(claimed.job.id, first.id);
+    let by_status = JobFilter {
+        status: Some(JobStatus::Running),
+        ..JobFilter::default()
+    };
+    let listed = list_all_jobs(store, &by_status, 50).await?;
+    assert_eq!(ids(&listed), vec![first.id]);
+    assert_eq!(listed[0].status, JobStatus::Running);
+    Ok(())
+}
+
+/// Keyset pages cover a listing exactly once, newest first; bad cursors and
+/// limits are `invalid_request` naming the field.
+pub async fn list_jobs_pages(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let mut submitted = Vec::new();
+    for i in 0..25 {
+        submitted.push(submit_one(store, new_job("p", 0)?).await?.id);
+        if i % 5 == 0 {
+            submit_one(store, new_job("other", 0)?).await?;
+        }
+    }
+    submitted.reverse();
+    let filter = JobFilter {
+        client_id: Some(client("p")?),
+        ..JobFilter::default()
+    };
+    for limit in [1, 5, 7, 25, 1_000] {
+        let listed = list_all_jobs(store, &filter, limit).await?;
+        assert_eq!(ids(&listed), submitted, "pages of {limit}");
+    }
+    let unique: HashSet<_> = ids(&list_all_jobs(store, &JobFilter::default(), 4).await?)
+        .into_iter()
+        .collect();
+    assert_eq!(unique.len(), 30);
+
+    let bad_cursor = PageRequest {
+        cursor: Some("not-a-cursor".to_owned()),
+        limit: Some(5),
+    };
+    let error = expect_error(
+        store.list_jobs(&filter, &bad_cursor).await,
+        ErrorCode::InvalidRequest,
+    );
+    assert!(matches!(error, Error::InvalidRequest { ref field, .. } if field == "cursor"));
+    let error = expect_error(
+        store.list_jobs(&filter, &PageRequest::first(0)).await,
+        ErrorCode::InvalidRequest,
+    );
+    assert!(matches!(error, Error::InvalidRequest { ref field, .. } if field == "limit"));
+    let default_page = store.list_jobs(&filter, &PageRequest::default()).await?;
+    assert_eq!(default_page.items.len(), 25);
+    assert_eq!(default_page.next_cursor, None);
+    Ok(())
+}
+
+/// The same idempotency key and request returns the first job.
+pub async fn idempotency_returns_the_existing_job(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let mut request = image_request("c", "moss")?;
+    request.idempotency_key = Some("k1".to_owned());
+    let first = store.insert_jobs(vec![job_for(request.clone())]).await?;
+    assert!(!first[0].existing);
+    let again = store.insert_jobs(vec![job_for(request.clone())]).await?;
+    assert!(again[0].existing);
+    assert_eq!(again[0].job, first[0].job);
+
+    // Keys belong to a client.
+    let mut elsewhere = request.clone();
+    elsewhere.client_id = client("d")?;
+    let other = store.insert_jobs(vec![job_for(elsewhere)]).await?;
+    assert!(!other[0].existing);
+
+    // Within one batch, the second use of a key finds the first.
+    let mut batch_request = request.clone();
+    batch_request.idempotency_key = Some("k2".to_owned());
+    let batch = store
+        .insert_jobs(vec![job_for(batch_request.clone()), job_for(batch_request)])
+        .await?;
+    assert!(!batch[0].existing);
+    assert!(batch[1].existing);
+    assert_eq!(batch[1].job.id, batch[0].job.id);
+
+    let mine = JobFilter {
+        client_id: Some(client("c")?),
+        ..JobFilter::default()
+    };
+    assert_eq!(list_all_jobs(store, &mine, 50).await?.len(), 2);
+    Ok(())
+}
+
+/// A key reused with another request fails the whole batch with `conflict`.
+pub async fn idempotency_conflict_rolls_back_the_batch(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let mut request = image_request("c", "moss")?;
+    request.idempotency_key = Some("k1".to_owned());
+    let original = submit_one(store, job_for(request.clone())).await?;
+
+    let mut different = request.clone();
+    different.spec = ImageSpec::new("stone").into();
+    let innocent = new_job("c", 0)?;
+    let error = expect_error(
+        store
+            .insert_jobs(vec![innocent.clone(), job_for(different)])
+            .await,
+        ErrorCode::Conflict,
+    );
+    assert!(error.to_string().contains("k1"), "{error}");
+    assert_eq!(store.job(innocent.job.id).await?, None);
+
+    let mut twice = image_request("c", "moss")?;
+    twice.idempotency_key = Some("k2".to_owned());
+    let mut other = twice.clone();
+    other.priority = 9;
+    expect_error(
+        store
+            .insert_jobs(vec![job_for(twice), job_for(other)])
+            .await,
+        ErrorCode::Conflict,
+    );
+
+    let all = list_all_jobs(store, &JobFilter::default(), 50).await?;
+    assert_eq!(ids(&all), vec![original.id]);
+    Ok(())
+}
+
+// ------------------------------------------------------------------ queue
+
+/// Claims take the highest priority first, then the oldest submission, and
+/// count an attempt.
+pub async fn claim_order_is_priority_then_submission(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let jobs = submit(
+        store,
+        vec![
+            new_job("c", 0)?,
+            new_job("c", 5)?,
+            new_job("c", 0)?,
+            new_job("c", 5)?,
+            new_job("c", -1)?,
+        ],
+    )
+    .await?;
+    let expected = [1, 3, 0, 2, 4].map(|i| jobs[i].id);
+    for (n, id) in expected.into_iter().enumerate() {
+        let claimed = claim_at(store, "w1", at(n as i64)).await?;
+        assert_eq!(claimed.job.id, id, "claim {n}");
+        assert_eq!(claimed.job.status, JobStatus::Running);
+        assert_eq!(claimed.job.attempts, 1);
+        assert_eq!(claimed.job.started_at, Some(at(n as i64)));
+        assert_eq!(claimed.checkpoint, None);
+        assert_eq!(
+            (claimed.candidate_index, claimed.candidate_failures),
+            (0, 0)
+        );
+    }
+    assert!(store.claim_job("w1", at(DAY), at(DAY)).await?.is_none());
+    assert_eq!(store.next_due().await?, None);
+    Ok(())
+}
+
+/// A job is not claimed before its `run_after`, and a deferred job does not
+/// hold back a due one.
+pub async fn claim_respects_run_after(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    assert_eq!(store.next_due().await?, None);
+    let urgent = submit_one(store, new_job("c", 9)?).await?;
+    assert_eq!(store.next_due().await?, Some(T0));
+    claim(store, "w1").await?;
+    let released = store.release_job(urgent.id, "w1", at(60 * SECOND)).await?;
+    assert_eq!(released, Some(()));
+    assert_eq!(store.next_due().await?, Some(at(60 * SECOND)));
+    assert!(
+        store
+            .claim_job("w1", at(59 * SECOND), lease())
+            .await?
+            .is_none()
+    );
+
+    let later = submit_one(store, new_job("c", 0)?).await?;
+    assert_eq!(store.next_due().await?, Some(T0));
+    assert_eq!(claim_at(store, "w1", at(SECOND)).await?.job.id, later.id);
+    assert_eq!(
+        claim_at(store, "w1", at(60 * SECOND)).await?.job.id,
+        urgent.id
+    );
+    Ok(())
+}
+
+/// Eight workers claiming fifty jobs at once claim each exactly once.
+pub async fn claims_are_exclusive_under_concurrency(store: Arc<dyn Store>) -> CaseResult {
+    let jobs: Vec<NewJob> = (0..50).map(|_| new_job("c", 0)).collect::<Result<_>>()?;
+    submit(&*store, jobs).await?;
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let store = Arc::clone(&store);
+        workers.push(tokio::spawn(async move {
+            let worker = format!("w{w}");
+            let mut mine = Vec::new();
+            while let Some(claimed) = store.claim_job(&worker, T0, lease()).await? {
+                mine.push(claimed.job.id);
+            }
+            Ok::<_, Error>(mine)
+        }));
+    }
+    let mut claimed = Vec::new();
+    for worker in workers {
+        let ids = worker
+            .await
+            .map_err(|e| Error::Internal(format!("worker task: {e}")))??;
+        claimed.extend(ids);
+    }
+    let unique: HashSet<_> = claimed.iter().collect();
+    assert_eq!(claimed.len(), 50);
+    assert_eq!(unique.len(), 50);
+    Ok(())
+}
+
+/// One heartbeat renews every lease of a worker and lists the jobs it holds.
+pub async fn heartbeat_renews_held_jobs(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    submit(
+        store,
+        vec![new_job("c", 0)?, new_job("c", 0)?, new_job("c", 0)?],
+    )
+    .await?;
+    let a = claim(store, "w1").await?.job.id;
+    let b = claim(store, "w1").await?.job.id;
+    let c = claim(store, "w2").await?.job.id;
+
+    let held: HashSet<_> = store
+        .heartbeat("w1", at(120 * SECOND))
+        .await?
+        .into_iter()
+        .collect();
+    assert_eq!(held, HashSet::from([a, b]));
+
+    // w2 did not renew: its lease (T0 + 30 s) expires, w1's do not.
+    let recovered = store.recover_expired(at(60 * SECOND)).await?;
+    assert_eq!(ids(&recovered), vec![c]);
+    assert!(store.heartbeat("w2", at(120 * SECOND)).await?.is_empty());
+
+    store.cancel_job(a, at(SECOND)).await?;
+    assert_eq!(store.heartbeat("w1", at(180 * SECOND)).await?, vec![b]);
+    assert!(
+        store
+            .heartbeat("nobody", at(180 * SECOND))
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
+/// Calls on a running job by another worker, or on a canceled job, change
+/// nothing and return `None`.
+pub async fn lease_guarded_calls_need_the_holder(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let job = running(store, new_job("c", 0)?, "w1").await?;
+
+    let held = self::job(store, job.id).await?;
+    assert_guarded(store, &job, "w2").await?;
+    assert_eq!(
+        self::job(store, job.id).await?,
+        held,
+        "another worker changed it"
+    );
+
+    let canceled = store.cancel_job(job.id, at(SECOND)).await?;
+    assert_guarded(store, &job, "w1").await?;
+    assert_eq!(
+        self::job(store, job.id).await?,
+        canceled,
+        "its old holder changed it"
+    );
+
+    assert_eq!(total_cost(store, "c").await?.entries, 0);
+    let assets = list_all_assets(store, &AssetFilter::default(), 10).await?;
+    assert!(assets.is_empty());
+    Ok(())
+}
+
+/// Every lease-guarded call by `worker` returns `None`.
+async fn assert_guarded(store: &dyn Store, job: &Job, worker: &str) -> CaseResult {
+    let id = job.id;
+    let cost = || Some(charge(job, "mock", "m1", 10, at(SECOND)));
+    assert_eq!(
+        store.start_attempt(id, worker, &attempt(10, T0)).await?,
+        None
+    );
+    assert_eq!(store.save_checkpoint(id, worker, "task").await?, None);
+    let done = completion(job, vec![image_asset(job, &sha('a'))], cost(), at(SECOND));
+    assert_eq!(store.complete_job(worker, done).await?, None);
+    let retry = Retry {
+        job_id: id,
+        run_after: at(SECOND),
+        candidate_index: 1,
+        candidate_failures: 1,
+        error: provider_error("boom"),
+        cost: cost(),
+    };
+    assert_eq!(store.retry_later(worker, retry).await?, None);
+    assert_eq!(store.release_job(id, worker, at(SECOND)).await?, None);
+    let failure = store
+        .fail_job(worker, id, provider_error("boom"), cost(), at(SECOND))
+        .await?;
+    assert_eq!(failure, None);
+    Ok(())
+}
+
+// ------------------------------------------------------------- outcomes
+
+/// Completing stores the assets, the ledger line and the job's outcome in one go.
+pub async fn complete_job_stores_assets_and_cost(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let job = running(store, new_job("c", 0)?, "w1").await?;
+    let started = store
+        .start_attempt(job.id, "w1", &attempt(50_000, T0))
+        .await?;
+    assert_eq!(started, Some(()));
+    let assets = vec![image_asset(&job, &sha('a')), image_asset(&job, &sha('b'))];
+    let cost = charge(&job, "mock", "m1", 40_000, at(SECOND));
+    let done = store
+        .complete_job(
+            "w1",
+            completion(&job, assets.clone(), Some(cost), at(2 * SECOND)),
+        )
+        .await?;
+    let done = present(done, "the completed job")?;
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.progress, Progress::DONE);
+    assert_eq!(done.asset_ids, vec![assets[0].id, assets[1].id]);
+    assert_eq!(done.cost_micros, Money::from_micros(40_000));
+    assert_eq!(done.estimated_cost_micros, Some(Money::from_micros(50_000)));
+    assert_eq!(done.provider.as_deref(), Some("mock"));
+    assert_eq!(done.model.as_deref(), Some("m1"));
+    assert_eq!(done.finished_at, Some(at(2 * SECOND)));
+    assert_eq!(done.error, None);
+    assert_eq!(self::job(store, job.id).await?, done);
+    for asset in &assets {
+        assert_eq!(store.asset(asset.id).await?.as_ref(), Some(asset));
+    }
+    let report = total_cost(store, "c").await?;
+    assert_eq!((report.total_micros.micros(), report.entries), (40_000, 1));
+    assert!(store.heartbeat("w1", at(60 * SECOND)).await?.is_empty());
+    Ok(())
+}
+
+/// A completion that cannot store an asset stores nothing and leaves the job
+/// running; a job cannot complete twice.
+pub async fn complete_job_is_atomic(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let first = succeeded(store, new_job("c", 0)?, &sha('a'), 10).await?;
+    let taken = present(first.asset_ids.first().copied(), "an asset id")?;
+
+    let job = running(store, new_job("c", 0)?, "w1").await?;
+    let fresh = image_asset(&job, &sha('b'));
+    let mut clash = image_asset(&job, &sha('c'));
+    clash.id = taken;
+    let cost = charge(&job, "mock", "m1", 20, at(SECOND));
+    let attempt_both = completion(
+        &job,
+        vec![fresh.clone(), clash],
+        Some(cost.clone()),
+        at(SECOND),
+    );
+    assert!(store.complete_job("w1", attempt_both).await.is_err());
+    assert_eq!(store.asset(fresh.id).await?, None);
+    assert_eq!(self::job(store, job.id).await?.status, JobStatus::Running);
+    assert_eq!(total_cost(store, "c").await?.total_micros.micros(), 10);
+
+    let done = completion(&job, vec![fresh.clone()], Some(cost), at(SECOND));
+    assert!(store.complete_job("w1", done.clone()).await?.is_some());
+    assert_eq!(store.complete_job("w1", done).await?, None);
+    assert_eq!(total_cost(store, "c").await?.total_micros.micros(), 30);
+    let assets = list_all_assets(store, &AssetFilter::default(), 10).await?;
+    assert_eq!(assets.len(), 2);
+    Ok(())
+}
+
+/// A job answered by reuse lists the reused assets and where they came from.
+pub async fn complete_job_with_reused_assets(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let original = succeeded(store, new_job("c", 0)?, &sha('a'), 10).await?;
+    let job = running(store, new_job("c", 0)?, "w1").await?;
+    let reuse = Completion {
+        job_id: job.id,
+        assets: Vec::new(),
+        reused_assets: original.asset_ids.clone(),
+        reused_from: Some(original.id),
+        cost: None,
+        at: at(SECOND),
+    };
+    let done = present(store.complete_job("w1", reuse).await?, "the job")?;
+    assert_eq!(done.asset_ids, original.asset_ids);
+    assert_eq!(done.reused_from, Some(original.id));
+    assert_eq!(done.cost_micros, Money::ZERO);
+    assert_eq!(done.status, JobStatus::Succeeded);
+    let assets = list_all_assets(store, &AssetFilter::default(), 10).await?;
+    assert_eq!(assets.len(), 1);
+    assert_eq!(total_cost(store, "c").await?.entries, 1);
+    Ok(())
+}
+
+/// A retryable failure requeues the job after `run_after` with its error,
+/// its charge and its next candidate, and releases its reservation.
+pub async fn retry_later_requeues_with_the_error(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    set_budget(store, "c", None, BudgetPeriod::Total, 100).await?;
+    let job = running(store, new_job("c", 0)?, "w1").await?;
+    store.start_attempt(job.id, "w1", &attempt(90, T0)).await?;
+    let error = provider_error("503 from upstream");
+    let retry = Retry {
+        job_id: job.id,
+        run_after: at(60 * SECOND),
+        candidate_index: 1,
+        candidate_failures: 2,
+        error: error.clone(),
+        cost: Some(charge(&job, "mock", "m1", 5, at(SECOND))),
+    };
+    assert_eq!(store.retry_later("w1", retry).await?, Some(()));
+    let queued = self::job(store, job.id).await?;
+    assert_eq!(queued.status, JobStatus::Queued);
+    assert_eq!(queued.error, Some(error));
+    assert_eq!(queued.cost_micros, Money::from_micros(5));
+    assert_eq!(queued.progress, Progress::ZERO);
+    assert_eq!(queued.attempts, 1);
+    assert_eq!(total_cost(store, "c").await?.total_micros.micros(), 5);
+    assert!(store.heartbeat("w1", at(SECOND)).await?.is_empty());
+
+    // The 90 reserved were released: 5 spent + 95 fits under 100.
+    let other = running(store, new_job("c", 0)?, "w2").await?;
+    let started = store
+        .start_attempt(other.id, "w2", &attempt(95, T0))
+        .await?;
+    assert_eq!(started, Some(()));
+
+    assert!(
+        store
+            .claim_job("w1", at(59 * SECOND), lease())
+            .await?
+            .is_none()
+    );
+    let again = claim_at(store, "w1", at(60 * SECOND)).await?;
+    assert_eq!(again.job.id, job.id);
+    assert_eq!(again.job.attempts, 2);
+    assert_eq!((again.candidate_index, again.candidate_failures), (1, 2));
+    Ok(())
+}
+
+/// Releasing puts a job back without counting the attempt or keeping its
+/// reservation.
+pub async fn release_job_does_not_count_the_attempt(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    set_budget(store, "c", None, BudgetPeriod::Total, 10).await?;
+    let job = running(store, new_job("c", 0)?, "w1").await?;
+    assert_eq!(job.attempts, 1);
+    store.start_attempt(job.id, "w1", &attempt(10, T0)).await?;
+    let released = store.release_job(job.id, "w1", at(10 * SECOND)).await?;
+    assert_eq!(released, Some(()));
+    let queued = self::job(store, job.id).await?;
+    assert_eq!((queued.status, queued.attempts), (JobStatus::Queued, 0));
+    assert_eq!(store.next_due().await?, Some(at(10 * SECOND)));
+
+    let other = running(store, new_job("c", 5)?, "w2").await?;
+    let started = store
+        .start_attempt(other.id, "w2", &attempt(10, T0))
+        .await?;
+    assert_eq!(started, Some(()));
+    let again = claim_at(store, "w1", at(10 * SECOND)).await?;
+    assert_eq!((again.job.id, again.job.attempts), (job.id, 1));
+    Ok(())
+}
+
+/// Failing records the error and the charge and releases the reservation.
+pub async fn fail_job_records_error_and_cost(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    set_budget(store, "c", None, BudgetPeriod::Total, 100).await?;
+    let job = running(store, new_job("c", 0)?, "w1").await?;
+    store.start_attempt(job.id, "w1", &attempt(80, T0)).await?;
+    let error = JobError {
+        code: ErrorCode::ProviderRejected,
+        message: "content policy".to_owned(),
+        retryable: false,
+    };
+    let cost = charge(&job, "mock", "m1", 7, at(SECOND));
+    let done = store
+        .fail_job("w1", job.id, error.clone(), Some(cost), at(2 * SECOND))
+        .await?;
+    let done = present(done, "the failed job")?;
+    assert_eq!(done.status, JobStatus::Failed);
+    assert_eq!(done.error, Some(error));
+    assert_eq!(done.cost_micros, Money::from_micros(7));
+    assert_eq!(done.finished_at, Some(at(2 * SECOND)));
+    assert_eq!(self::job(store, job.id).await?, done);
+    assert_eq!(total_cost(store, "c").await?.total_micros.micros(), 7);
+
+    let other = running(store, new_job("c", 0)?, "w2").await?;
+    let started = store
+        .start_attempt(other.id, "w2", &attempt(93, T0))
+        .await?;
+    assert_eq!(started, Some(()));
+    Ok(())
+}
+
+// ------------------------------------------------------- host commands
+
+/// Queued and running jobs can be canceled; finished ones are a `conflict`,
+/// unknown ones `not_found`.
+pub async fn cancel_rules(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let running_job = running(store, new_job("c", 0)?, "w1").await?;
+    let queued = submit_one(store, new_job("c", 0)?).await?;
+
+    let canceled = store.cancel_job(queued.id, at(SECOND)).await?;
+    assert_eq!(canceled.status, JobStatus::Canceled);
+    assert_eq!(canceled.finished_at, Some(at(SECOND)));
+    let error = present(canceled.error.clone(), "the cancel error")?;
+    assert_eq!(error.code, ErrorCode::Canceled);
+    assert!(!error.retryable);
+    assert_eq!(self::job(store, queued.id).await?, canceled);
+
+    let stopped = store.cancel_job(running_job.id, at(SECOND)).await?;
+    assert_eq!(stopped.status, JobStatus::Canceled);
+    assert_eq!(
+        store.save_checkpoint(running_job.id, "w1", "t").await?,
+        None
+    );
+    assert!(store.heartbeat("w1", at(SECOND)).await?.is_empty());
+    assert!(store.claim_job("w2", at(SECOND), lease()).await?.is_none());
+
+    expect_error(
+        store.cancel_job(queued.id, at(SECOND)).await,
+        ErrorCode::Conflict,
+    );
+    expect_error(
+        store.cancel_job(JobId::new(), at(SECOND)).await,
+        ErrorCode::NotFound,
+    );
+    let done = succeeded(store, new_job("c", 0)?, &sha('a'), 0).await?;
+    expect_error(
+        store.cancel_job(done.id, at(SECOND)).await,
+        ErrorCode::Conflict,
+    );
+    Ok(())
+}
+
+/// Failed and canceled jobs can be retried with fresh attempts; others are a
+/// `conflict`, unknown ones `not_found`.
+pub async fn retry_job_rules(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let job = running(store, new_job("c", 0)?, "w1").await?;
+    store.save_checkpoint(job.id, "w1", "task-1").await?;
+    store
+        .fail_job("w1", job.id, provider_error("x"), None, at(SECOND))
+        .await?;
+
+    let requeued = store.retry_job(job.id, at(100 * SECOND)).await?;
+    assert_eq!(requeued.status, JobStatus::Queued);
+    assert_eq!(requeued.attempts, 0);
+    assert_eq!(requeued.error, None);
+    assert_eq!(requeued.progress, Progress::ZERO);
+    assert_eq!(requeued.finished_at, None);
+    assert_eq!(store.next_due().await?, Some(at(100 * SECOND)));
+    let again = claim_at(store, "w2", at(100 * SECOND)).await?;
+    assert_eq!(again.job.id, job.id);
+    assert_eq!(again.job.attempts, 1);
+    assert_eq!(again.checkpoint, None);
+    assert_eq!((again.candidate_index, again.candidate_failures), (0, 0));
+    expect_error(
+        store.retry_job(job.id, at(SECOND)).await,
+        ErrorCode::Conflict,
+    );
+
+    let queued = submit_one(store, new_job("c", 0)?).await?;
+    expect_error(
+        store.retry_job(queued.id, at(SECOND)).await,
+        ErrorCode::Conflict,
+    );
+    store.cancel_job(queued.id, at(SECOND)).await?;
+    let revived = store.retry_job(queued.id, at(SECOND)).await?;
+    assert_eq!(revived.status, JobStatus::Queued);
+    assert_eq!(revived.error, None);
+
+    store.cancel_job(queued.id, at(SECOND)).await?;
+    store.cancel_job(job.id, at(SECOND)).await?;
+    let done = succeeded(store, new_job("c", 0)?, &sha('a'), 0).await?;
+    expect_error(
+        store.retry_job(done.id, at(SECOND)).await,
+        ErrorCode::Conflict,
+    );
+    expect_error(
+        store.retry_job(JobId::new(), at(SECOND)).await,
+        ErrorCode::NotFound,
+    );
+    Ok(())
+}
+
+/// Only finished jobs can be deleted; their log goes, assets and costs stay.
+pub async fn delete_job_rules(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let job = running(store, new_job("c", 0)?, "w1").await?;
+    let line = LogLine {
+        at: T0,
+        level: LogLevel::Info,
+        message: "calling mock".to_owned(),
+    };
+    store.append_logs(job.id, &[line]).await?;
+    expect_error(store.delete_job(job.id).await, ErrorCode::Conflict);
+    let asset = image_asset(&job, &sha('a'));
+    let cost = charge(&job, "mock", "m1", 10, at(SECOND));
+    store
+        .complete_job(
+            "w1",
+            completion(&job, vec![asset.clone()], Some(cost), at(SECOND)),
+        )
+        .await?;
+
+    let queued = submit_one(store, new_job("c", 0)?).await?;
+    expect_error(store.delete_job(queued.id).await, ErrorCode::Conflict);
+    expect_error(store.delete_job(JobId::new()).await, ErrorCode::NotFound);
+
+    store.delete_job(job.id).await?;
+    assert_eq!(store.job(job.id).await?, None);
+    assert!(store.job_logs(job.id).await?.is_empty());
+    assert_eq!(store.asset(asset.id).await?, Some(asset));
+    assert_eq!(total_cost(store, "c").await?.total_micros.micros(), 10);
+    expect_error(store.delete_job(job.id).await, ErrorCode::NotFound);
+    assert_eq!(self::job(store, queued.id).await?.status, JobStatus::Queued);
+    Ok(())
+}
+
+/// Jobs whose lease expired are requeued with their checkpoint, or failed
+/// when out of attempts; their reservations are released.
+pub async fn recover_expired_requeues_or_fails(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    set_budget(store, "c", None, BudgetPeriod::Total, 10).await?;
+    let resumable = running(store, new_job("c", 0)?, "w1").await?;
+    store.save_checkpoint(resumable.id, "w1", "task-1").await?;
+    store
+        .set_progress(resumable.id, Progress::percent(40))
+        .await?;
+    store
+        .start_attempt(resumable.id, "w1", &attempt(10, T0))
+        .await?;
+    let mut last_try = new_job("c", 0)?;
+    last_try.job.max_attempts = 1;
+    let exhausted = running(store, last_try, "w2").await?;
+    let healthy = running(store, new_job("c", 0)?, "w3").await?;
+    store.heartbeat("w3", at(120 * SECOND)).await?;
+
+    assert!(store.recover_expired(at(30 * SECOND)).await?.is_empty());
+    let changed = store.recover_expired(at(60 * SECOND)).await?;
+    assert_eq!(changed.len(), 2);
+    let find = |id: JobId| present(changed.iter().find(|j| j.id == id), "a recovered job");
+    let requeued = find(resumable.id)?;
+    assert_eq!(requeued.status, JobStatus::Queued);
+    assert_eq!(requeued.attempts, 1);
+    let lost = find(exhausted.id)?;
+    assert_eq!(lost.status, JobStatus::Failed);
+    assert_eq!(lost.finished_at, Some(at(60 * SECOND)));
+    let error = present(lost.error.clone(), "the lease error")?;
+    assert_eq!(error.code, ErrorCode::Internal);
+    assert!(!error.retryable);
+    assert!(error.message.contains("lease expired"), "{}", error.message);
+    assert_eq!(self::job(store, exhausted.id).await?, *lost);
+    assert_eq!(
+        self::job(store, healthy.id).await?.status,
+        JobStatus::Running
+    );
+
+    // The 10 reserved by the lost attempt are free again.
+    let started = store
+        .start_attempt(healthy.id, "w3", &attempt(10, T0))
+        .await?;
+    assert_eq!(started, Some(()));
+    assert_eq!(
+        store.save_checkpoint(resumable.id, "w1", "late").await?,
+        None
+    );
+    let resumed = claim_at(store, "w4", at(60 * SECOND)).await?;
+    assert_eq!(resumed.job.id, resumable.id);
+    assert_eq!(resumed.checkpoint.as_deref(), Some("task-1"));
+    assert_eq!(resumed.job.attempts, 2);
+    assert!(store.recover_expired(at(61 * SECOND)).await?.is_empty());
+    Ok(())
+}
+
+// ---------------------------------------------------------------- budgets
+
+/// A reservation that does not fit is `budget_exceeded` and reserves nothing.
+pub async fn budget_refuses_past_the_limit(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    set_budget(store, "c", None, BudgetPeriod::Total, 1_000_000).await?;
+    let a = running(store, new_job("c", 0)?, "wa").await?;
+    let b = running(store, new_job("c", 0)?, "wb").await?;
+    let c = running(store, new_job("c", 0)?, "wc").await?;
+    assert_eq!(
+        store
+            .start_attempt(a.id, "wa", &attempt(600_000, T0))
+            .await?,
+        Some(())
+    );
+    let error = expect_error(
+        store.start_attempt(b.id, "wb", &attempt(500_000, T0)).await,
+        ErrorCode::BudgetExceeded,
+    );
+    let message = error.to_string();
+    assert!(message.contains("$1.000000"), "limit missing: {message}");
+    assert!(message.contains("$0.500000"), "request missing: {message}");
+    assert_eq!(self::job(store, b.id).await?.status, JobStatus::Running);
+
+    // b holds nothing: 600,000 + 400,000 fits exactly.
+    assert_eq!(
+        store
+            .start_attempt(c.id, "wc", &attempt(400_000, T0))
+            .await?,
+        Some(())
+    );
+    // a spends more than it reserved; c still holds 400,000.
+    let cost = charge(&a, "mock", "m1", 700_000, at(SECOND));
+    store
+        .complete_job("wa", completion(&a, Vec::new(), Some(cost), at(SECOND)))
+        .await?;
+    expect_error(
+        store
+            .start_attempt(b.id, "wb", &attempt(1, at(SECOND)))
+            .await,
+        ErrorCode::BudgetExceeded,
+    );
+    store
+        .fail_job("wc", c.id, provider_error("x"), None, at(SECOND))
+        .await?;
+    let fits = store
+        .start_attempt(b.id, "wb", &attempt(300_000, at(SECOND)))
+        .await?;
+    assert_eq!(fits, Some(()));
+
+    // A refused attempt holds nothing, not even what its job held before.
+    expect_error(
+        store
+            .start_attempt(b.id, "wb", &attempt(2_000_000, at(SECOND)))
+            .await,
+        ErrorCode::BudgetExceeded,
+    );
+    let d = running(store, new_job("c", 0)?, "wd").await?;
+    let fits = store
+        .start_attempt(d.id, "wd", &attempt(300_000, at(SECOND)))
+        .await?;
+    assert_eq!(fits, Some(()));
+    Ok(())
+}
+
+/// A campaign budget limits that campaign; the client's budget limits all.
+pub async fn campaign_budgets(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    set_budget(store, "c", Some("x"), BudgetPeriod::Total, 100).await?;
+    set_budget(store, "c", None, BudgetPeriod::Total, 1_000).await?;
+    let in_campaign = |campaign: Option<&str>| -> Result<NewJob> {
+        let mut request = image_request("c", "moss")?;
+        request.campaign_id = campaign.map(str::to_owned);
+        Ok(job_for(request))
+    };
+    let x1 = running(store, in_campaign(Some("x"))?, "w").await?;
+    let x2 = running(store, in_campaign(Some("x"))?, "w").await?;
+    let y = running(store, in_campaign(Some("y"))?, "w").await?;
+    let loose = running(store, in_campaign(None)?, "w").await?;
+    let elsewhere = running(store, new_job("d", 0)?, "w").await?;
+
+    assert_eq!(
+        store.start_attempt(x1.id, "w", &attempt(80, T0)).await?,
+        Some(())
+    );
+    let error = expect_error(
+        store.start_attempt(x2.id, "w", &attempt(30, T0)).await,
+        ErrorCode::BudgetExceeded,
+    );
+    assert!(error.to_string().contains("campaign x"), "{error}");
+    assert_eq!(
+        store.start_attempt(y.id, "w", &attempt(900, T0)).await?,
+        Some(())
+    );
+    expect_error(
+        store.start_attempt(loose.id, "w", &attempt(30, T0)).await,
+        ErrorCode::BudgetExceeded,
+    );
+    assert_eq!(
+        store.start_attempt(loose.id, "w", &attempt(20, T0)).await?,
+        Some(())
+    );
+    let unlimited = store
+        .start_attempt(elsewhere.id, "w", &attempt(5_000, T0))
+        .await?;
+    assert_eq!(unlimited, Some(()));
+    Ok(())
+}
+
+/// Day and month budgets count only spending since the period began (UTC).
+pub async fn periods_ignore_earlier_spending(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    set_budget(store, "c", None, BudgetPeriod::Day, 100).await?;
+    set_budget(store, "m", None, BudgetPeriod::Month, 100).await?;
+    failed(store, new_job("c", 0)?, 90, at(-DAY)).await?;
+    failed(store, new_job("m", 0)?, 90, at(-20 * DAY)).await?;
+
+    let today = running(store, new_job("c", 0)?, "w").await?;
+    assert_eq!(
+        store
+            .start_attempt(today.id, "w", &attempt(100, T0))
+            .await?,
+        Some(())
+    );
+    let this_month = running(store, new_job("m", 0)?, "w").await?;
+    let started = store
+        .start_attempt(this_month.id, "w", &attempt(100, T0))
+        .await?;
+    assert_eq!(started, Some(()));
+
+    // Today's spending counts.
+    store
+        .fail_job("w", today.id, provider_error("x"), None, T0)
+        .await?;
+    failed(store, new_job("c", 0)?, 50, at(SECOND)).await?;
+    let more = running(store, new_job("c", 0)?, "w").await?;
+    expect_error(
+        store
+            .start_attempt(more.id, "w", &attempt(51, at(SECOND)))
+            .await,
+        ErrorCode::BudgetExceeded,
+    );
+    assert_eq!(
+        store
+            .start_attempt(more.id, "w", &attempt(50, at(SECOND)))
+            .await?,
+        Some(())
+    );
+
+    // A total budget counts yesterday too: 90 + 50 spent leave 40 of 180,
+    // while the day budget would allow 50.
+    store
+        .fail_job("w", more.id, provider_error("x"), None, at(SECOND))
+        .await?;
+    set_budget(store, "c", None, BudgetPeriod::Total, 180).await?;
+    let last = running(store, new_job("c", 0)?, "w").await?;
+    let error = expect_error(
+        store
+            .start_attempt(last.id, "w", &attempt(45, at(SECOND)))
+            .await,
+        ErrorCode::BudgetExceeded,
+    );
+    assert!(error.to_string().contains("total"), "{error}");
+    assert_eq!(
+        store
+            .start_attempt(last.id, "w", &attempt(40, at(SECOND)))
+            .await?,
+        Some(())
+    );
+    Ok(())
+}
+
+/// Fifty attempts reserving 10 at once under a budget of 100: exactly ten fit.
+pub async fn budget_reservations_hold_under_concurrency(store: Arc<dyn Store>) -> CaseResult {
+    set_budget(&*store, "c", None, BudgetPeriod::Total, 100).await?;
+    let jobs: Vec<NewJob> = (0..50).map(|_| new_job("c", 0)).collect::<Result<_>>()?;
+    submit(&*store, jobs).await?;
+    let mut claimed = Vec::new();
+    for n in 0..50 {
+        let worker = format!("w{n}");
+        let job = claim(&*store, &worker).await?.job;
+        claimed.push((job.id, worker));
+    }
+    let mut tasks = Vec::new();
+    for (job_id, worker) in claimed {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.start_attempt(job_id, &worker, &attempt(10, T0)).await
+        }));
+    }
+    let (mut reserved, mut refused) = (0, 0);
+    for task in tasks {
+        let outcome = task
+            .await
+            .map_err(|e| Error::Internal(format!("attempt task: {e}")))?;
+        match outcome {
+            Ok(Some(())) => reserved += 1,
+            Err(Error::BudgetExceeded(_)) => refused += 1,
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!((reserved, refused), (10, 40));
+    Ok(())
+}
+
+/// Budgets are upserted per (client, campaign, period) and listed per client.
+pub async fn budgets_upsert_and_list(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    set_budget(store, "c", None, BudgetPeriod::Day, 100).await?;
+    set_budget(store, "c", Some("x"), BudgetPeriod::Total, 50).await?;
+    set_budget(store, "c", None, BudgetPeriod::Day, 200).await?;
+    set_budget(store, "c", None, BudgetPeriod::Month, 300).await?;
+    set_budget(store, "d", None, BudgetPeriod::Day, 1).await?;
+    let mut budgets = store.budgets(&client("c")?).await?;
+    budgets.sort_by_key(|b| (b.campaign_id.clone(), b.period.as_str()));
+    let summary: Vec<_> = budgets
+        .iter()
+        .map(|b| (b.campaign_id.as_deref(), b.period, b.limit_micros.micros()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (None, BudgetPeriod::Day, 200),
+            (None, BudgetPeriod::Month, 300),
+            (Some("x"), BudgetPeriod::Total, 50),
+        ]
+    );
+    assert!(budgets.iter().all(|b| b.client_id.as_str() == "c"));
+    assert!(store.budgets(&client("nobody")?).await?.is_empty());
+    Ok(())
+}
+
+// ------------------------------------------------------------- reporting
+
+/// Counts per status (all five) and per-provider failure rates and
+/// nearest-rank percentiles of run times.
+pub async fn job_stats_counts_and_percentiles(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    for seconds in 1..=20 {
+        finish_as(store, "alpha", seconds * SECOND, true).await?;
+    }
+    for _ in 0..5 {
+        finish_as(store, "alpha", SECOND, false).await?;
+    }
+    finish_as(store, "beta", 500, true).await?;
+    let canceled = submit_one(store, new_job("s", 0)?).await?;
+    store.cancel_job(canceled.id, T0).await?;
+    running(store, new_job("s", 0)?, "w").await?;
+    submit(store, vec![new_job("s", 0)?, new_job("s", 0)?]).await?;
+    submit_one(store, new_job("t", 0)?).await?;
+
+    let stats = store.job_stats(Some(&client("s")?)).await?;
+    let count = |status: JobStatus| {
+        stats
+            .by_status
+            .iter()
+            .find(|c| c.status == status)
+            .map(|c| c.count)
+    };
+    assert_eq!(stats.by_status.len(), 5);
+    assert_eq!(count(JobStatus::Queued), Some(2));
+    assert_eq!(count(JobStatus::Running), Some(1));
+    assert_eq!(count(JobStatus::Succeeded), Some(21));
+    assert_eq!(count(JobStatus::Failed), Some(5));
+    assert_eq!(count(JobStatus::Canceled), Some(1));
+    assert_eq!(stats.by_provider.len(), 2);
+    let alpha = &stats.by_provider[0];
+    assert_eq!(alpha.provider, "alpha");
+    assert_eq!((alpha.finished, alpha.failed), (25, 5));
+    assert!(
+        (alpha.failure_rate - 0.2).abs() < 1e-9,
+        "{}",
+        alpha.failure_rate
+    );
+    assert_eq!(alpha.p50_ms, Some(10_000));
+    assert_eq!(alpha.p95_ms, Some(19_000));
+    let beta = &stats.by_provider[1];
+    assert_eq!(
+        (beta.provider.as_str(), beta.finished, beta.failed),
+        ("beta", 1, 0)
+    );
+    assert_eq!((beta.p50_ms, beta.p95_ms), (Some(500), Some(500)));
+    assert_eq!(beta.failure_rate, 0.0);
+
+    let everyone = store.job_stats(None).await?;
+    let queued = everyone
+        .by_status
+        .iter()
+        .find(|c| c.status == JobStatus::Queued);
+    assert_eq!(queued.map(|c| c.count), Some(3));
+    let empty = store.job_stats(Some(&client("nobody")?)).await?;
+    assert!(empty.by_status.iter().all(|c| c.count == 0));
+    assert_eq!(empty.by_status.len(), 5);
+    assert!(empty.by_provider.is_empty());
+    Ok(())
+}
+
+/// A job of client `s` run by `provider`, started at `T0`, ending `ms` later.
+async fn finish_as(store: &dyn Store, provider: &str, ms: i64, success: bool) -> CaseResult {
+    let job = running(store, new_job("s", 0)?, "w").await?;
+    let mut start = attempt(0, T0);
+    start.provider = provider.to_owned();
+    store.start_attempt(job.id, "w", &start).await?;
+    let end = at(ms);
+    if success {
+        store
+            .complete_job("w", completion(&job, Vec::new(), None, end))
+            .await?;
+    } else {
+        store
+            .fail_job("w", job.id, provider_error("x"), None, end)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Expected report groups: key, sum, ledger lines.
+type GroupRows = Vec<(Option<&'static str>, i64, u64)>;
+
+/// Cost reports sum in SQL, filtered and grouped by each dimension.
+pub async fn costs_grouped_by_each_dimension(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let lines = [
+        ("c1", Some("x"), "openai", "gpt-image-1", 40_000, T0),
+        (
+            "c1",
+            Some("x"),
+            "openai",
+            "dall-e-3",
+            80_000,
+            at(3_600 * SECOND),
+        ),
+        ("c1", None, "stability", "core", 30_000, at(-DAY)),
+        ("c2", Some("y"), "openai", "gpt-image-1", 10_000, T0),
+    ];
+    for (client_id, campaign, provider, model, micros, when) in lines {
+        let mut request = image_request(client_id, "moss")?;
+        request.campaign_id = campaign.map(str::to_owned);
+        let job = running(store, job_for(request), "w").await?;
+        let cost = charge(&job, provider, model, micros, when);
+        store
+            .fail_job("w", job.id, provider_error("x"), Some(cost), when)
+            .await?;
+    }
+    let report = |group_by: CostGroup| CostQuery {
+        group_by,
+        ..CostQuery::default()
+    };
+    let all = store.costs(&report(CostGroup::None)).await?;
+    assert_eq!((all.total_micros.micros(), all.entries), (160_000, 4));
+    assert!(all.groups.is_empty());
+
+    let expectations: [(CostGroup, GroupRows); 5] = [
+        (
+            CostGroup::Client,
+            vec![(Some("c1"), 150_000, 3), (Some("c2"), 10_000, 1)],
+        ),
+        (
+            CostGroup::Campaign,
+            vec![
+                (Some("x"), 120_000, 2),
+                (None, 30_000, 1),
+                (Some("y"), 10_000, 1),
+            ],
+        ),
+        (
+            CostGroup::Provider,
+            vec![(Some("openai"), 130_000, 3), (Some("stability"), 30_000, 1)],
+        ),
+        (
+            CostGroup::Model,
+            vec![
+                (Some("openai/dall-e-3"), 80_000, 1),
+                (Some("openai/gpt-image-1"), 50_000, 2),
+                (Some("stability/core"), 30_000, 1),
+            ],
+        ),
+        (
+            CostGroup::Day,
+            vec![
+                (Some("2027-01-15"), 130_000, 3),
+                (Some("2027-01-14"), 30_000, 1),
+            ],
+        ),
+    ];
+    for (group, expected) in expectations {
+        let grouped = store.costs(&report(group)).await?;
+        let rows: Vec<_> = grouped
+            .groups
+            .iter()
+            .map(|g| (g.key.as_deref(), g.cost_micros.micros(), g.entries))
+            .collect();
+        assert_eq!(rows, expected, "grouped by {group:?}");
+        assert_eq!(grouped.total_micros.micros(), 160_000);
+    }
+
+    let sum = |query: CostQuery| async move {
+        store.costs(&query).await.map(|r| r.total_micros.micros())
+    };
+    let c1 = CostQuery {
+        client_id: Some(client("c1")?),
+        ..CostQuery::default()
+    };
+    assert_eq!(sum(c1.clone()).await?, 150_000);
+    let campaign = CostQuery {
+        campaign_id: Some("x".to_owned()),
+        ..c1
+    };
+    assert_eq!(sum(campaign).await?, 120_000);
+    let since = CostQuery {
+        since: Some(T0),
+        ..CostQuery::default()
+    };
+    assert_eq!(sum(since.clone()).await?, 130_000);
+    let until = CostQuery {
+        until: Some(T0),
+        ..CostQuery::default()
+    };
+    assert_eq!(sum(until).await?, 30_000);
+    let window = CostQuery {
+        until: Some(at(3_600 * SECOND)),
+        ..since
+    };
+    assert_eq!(sum(window).await?, 50_000);
+    Ok(())
+}
+
+// ----------------------------------------------------------------- assets
+
+/// Reuse finds the newest succeeded job of the client and generation whose
+/// assets all still exist.
+pub async fn find_reusable_needs_existing_assets(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let template = new_job("c", 0)?;
+    let digest = template.generation_digest.clone();
+    let c = client("c")?;
+    assert_eq!(store.find_reusable(&c, &digest).await?, None);
+
+    let older = succeeded(store, new_job("c", 0)?, &sha('a'), 0).await?;
+    let newer = succeeded(store, new_job("c", 0)?, &sha('b'), 0).await?;
+    failed(store, new_job("c", 0)?, 0, at(SECOND)).await?;
+    let empty = running(store, new_job("c", 0)?, "w").await?;
+    store
+        .complete_job("w", completion(&empty, Vec::new(), None, at(SECOND)))
+        .await?;
+    let different = image_request("c", "stone")?;
+    succeeded(store, job_for(different), &sha('c'), 0).await?;
+
+    let found = store.find_reusable(&c, &digest).await?;
+    assert_eq!(found.map(|j| j.id), Some(newer.id));
+    assert_eq!(store.find_reusable(&client("d")?, &digest).await?, None);
+
+    let newer_asset = present(newer.asset_ids.first().copied(), "an asset")?;
+    store.delete_asset(newer_asset).await?;
+    let found = store.find_reusable(&c, &digest).await?;
+    assert_eq!(found.map(|j| j.id), Some(older.id));
+    let older_asset = present(older.asset_ids.first().copied(), "an asset")?;
+    store.delete_asset(older_asset).await?;
+    assert_eq!(store.find_reusable(&c, &digest).await?, None);
+    Ok(())
+}
+
+/// Deleting an asset says whether another asset still shares its bytes.
+pub async fn delete_asset_reports_orphans(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let first = succeeded(store, new_job("c", 0)?, &sha('a'), 0).await?;
+    let second = succeeded(store, new_job("c", 0)?, &sha('a'), 0).await?;
+    let third = succeeded(store, new_job("c", 0)?, &sha('b'), 0).await?;
+    let only = |job: &Job| present(job.asset_ids.first().copied(), "an asset");
+
+    let deleted = present(store.delete_asset(only(&first)?).await?, "a deletion")?;
+    assert_eq!(
+        (deleted.sha256.as_str(), deleted.orphaned),
+        (sha('a').as_str(), false)
+    );
+    assert_eq!(store.asset(only(&first)?).await?, None);
+    let deleted = present(store.delete_asset(only(&second)?).await?, "a deletion")?;
+    assert!(deleted.orphaned);
+    let deleted = present(store.delete_asset(only(&third)?).await?, "a deletion")?;
+    assert_eq!((deleted.sha256, deleted.orphaned), (sha('b'), true));
+    assert_eq!(store.delete_asset(only(&first)?).await?, None);
+    assert_eq!(store.delete_asset(AssetId::new()).await?, None);
+    Ok(())
+}
+
+/// Asset listings filter by client, campaign, type and tag, newest first,
+/// and page by keyset.
+pub async fn list_assets_filters_and_pages(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let tagged = |client_id: &str, campaign: Option<&str>, tags: &[&str]| -> Result<NewJob> {
+        let mut request = image_request(client_id, "moss")?;
+        request.campaign_id = campaign.map(str::to_owned);
+        request.tags = tags.iter().map(|t| (*t).to_owned()).collect();
+        Ok(job_for(request))
+    };
+    let wall = succeeded(
+        store,
+        tagged("c", Some("x"), &["stone", "wall"])?,
+        &sha('a'),
+        0,
+    )
+    .await?;
+    let sound_job = running(store, tagged("c", None, &["sfx"])?, "w").await?;
+    let mut sound = image_asset(&sound_job, &sha('b'));
+    sound.mime = "audio/wav".to_owned();
+    sound.media = Media::Audio {
+        duration_s: 1.5,
+        sample_rate: 44_100,
+        channels: 2,
+        format: AudioFormat::Wav,
+    };
+    let done = completion(&sound_job, vec![sound.clone()], None, at(SECOND));
+    store.complete_job("w", done).await?;
+    let floor = succeeded(store, tagged("c", Some("y"), &["stone"])?, &sha('c'), 0).await?;
+    succeeded(store, tagged("d", None, &["stone"])?, &sha('d'), 0).await?;
+    assert_eq!(store.asset(sound.id).await?, Some(sound.clone()));
+
+    let listed = |filter: AssetFilter| async move {
+        let assets = list_all_assets(store, &filter, 2).await?;
+        Ok::<_, Error>(assets.into_iter().map(|a| a.id).collect::<Vec<_>>())
+    };
+    let first = |job: &Job| present(job.asset_ids.first().copied(), "an asset");
+    let mine = AssetFilter {
+        client_id: Some(client("c")?),
+        ..AssetFilter::default()
+    };
+    assert_eq!(
+        listed(mine.clone()).await?,
+        vec![first(&floor)?, sound.id, first(&wall)?]
+    );
+    let campaign = AssetFilter {
+        campaign_id: Some("x".to_owned()),
+        ..mine.clone()
+    };
+    assert_eq!(listed(campaign).await?, vec![first(&wall)?]);
+    let audio = AssetFilter {
+        kind: Some(AssetKind::Audio),
+        ..mine.clone()
+    };
+    assert_eq!(listed(audio).await?, vec![sound.id]);
+    let stone = AssetFilter {
+        tag: Some("stone".to_owned()),
+        ..mine.clone()
+    };
+    assert_eq!(listed(stone).await?, vec![first(&floor)?, first(&wall)?]);
+    let everywhere = AssetFilter {
+        tag: Some("stone".to_owned()),
+        ..AssetFilter::default()
+    };
+    assert_eq!(listed(everywhere).await?.len(), 3);
+    let nothing = AssetFilter {
+        tag: Some("ston".to_owned()),
+        ..AssetFilter::default()
+    };
+    assert!(listed(nothing).await?.is_empty());
+    assert_eq!(listed(AssetFilter::default()).await?.len(), 4);
+
+    let bad = PageRequest {
+        cursor: Some("?".to_owned()),
+        limit: None,
+    };
+    expect_error(
+        store.list_assets(&mine, &bad).await,
+        ErrorCode::InvalidRequest,
+    );
+    Ok(())
+}
+
+/// Log lines come back in order; progress is saved only while running.
+pub async fn logs_and_progress(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let job = running(store, new_job("c", 0)?, "w").await?;
+    let line = |n: usize, level: LogLevel| LogLine {
+        at: at(n as i64),
+        level,
+        message: format!("line {n}"),
+    };
+    let first = vec![line(0, LogLevel::Info), line(1, LogLevel::Warn)];
+    store.append_logs(job.id, &first).await?;
+    store.append_logs(job.id, &[]).await?;
+    store
+        .append_logs(job.id, &[line(2, LogLevel::Error)])
+        .await?;
+    let mut expected = first;
+    expected.push(line(2, LogLevel::Error));
+    assert_eq!(store.job_logs(job.id).await?, expected);
+
+    let many: Vec<_> = (3..503).map(|n| line(n, LogLevel::Info)).collect();
+    store.append_logs(job.id, &many).await?;
+    let all = store.job_logs(job.id).await?;
+    assert_eq!(all.len(), 503);
+    assert!(
+        all.iter()
+            .enumerate()
+            .all(|(n, l)| l.message == format!("line {n}"))
+    );
+
+    store.set_progress(job.id, Progress::percent(42)).await?;
+    assert_eq!(
+        self::job(store, job.id).await?.progress,
+        Progress::percent(42)
+    );
+    let queued = submit_one(store, new_job("c", 0)?).await?;
+    store.set_progress(queued.id, Progress::percent(42)).await?;
+    assert_eq!(self::job(store, queued.id).await?.progress, Progress::ZERO);
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Content-addressed blobs in a folder: `root/ab/cdef…` for SHA-256 `abcdef…`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gaia_core::{BlobReader, BlobStore, Error, Result, StagedOutput};
+
+/// Blobs stored as files under a root folder, one per SHA-256.
+///
+/// `put` moves the staged file into place (or copies it when the staging
+/// folder is on another filesystem) after flushing it to disk, so the bytes
+/// are durable before the caller commits a row naming them.
+#[derive(Debug, Clone)]
+pub struct FsBlobStore {
+    root: Arc<Path>,
+}
+
+impl FsBlobStore {
+    /// Opens (creating it when missing) the blob folder `root`.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root: PathBuf = root.into();
+        tokio::fs::create_dir_all(&root).await.map_err(|e| {
+            Error::storage(format!("cannot create blob folder {}", root.display()), e)
+        })?;
+        Ok(Self { root: root.into() })
+    }
+
+    /// The folder the blobs live in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob `sha256` lives, once the key is known to be a SHA-256.
+    fn blob_path(&self, sha256: &str) -> Result<PathBuf> {
+        validate_key(sha256)?;
+        let (prefix, rest) = sha256.split_at(2);
+        Ok(self.root.join(prefix).join(rest))
+    }
+}
+
+/// Opens the blob store a URL names: `file:///absolute/path` or
+/// `file://relative/path`.
+pub async fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>> {
+    match url.strip_prefix("file://") {
+        Some(path) if !path.is_empty() => Ok(Arc::new(FsBlobStore::open(path).await?)),
+        _ => Err(Error::invalid(
+            "blobs",
+            format!("{url:?} is not a supported blob store URL (expected file://PATH)"),
+        )),
+    }
+}
+
+/// Only 64 lowercase hex characters are keys, so no key can name a path
+/// outside the root.
+fn validate_key(sha256: &str) -> Result<()> {
+    let is_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    if sha256.len() == 64 && sha256.bytes().all(is_hex) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "sha256",
+            format!("{sha256:?} is not 64 lowercase hex characters"),
+        ))
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn put(&self, staged: StagedOutput) -> Result<()> {
+        let target = self.blob_path(staged.sha256())?;
+        tokio::task::spawn_blocking(move || put_blocking(staged, &target))
+            .await
+            .map_err(|e| Error::Internal(format!("blob write task failed: {e}")))?
+    }
+
+    async fn open(&self, sha256: &str) -> Result<BlobReader> {
+        let path = self.blob_path(sha256)?;
+        match tokio::fs::File::open(&path).await {
+            Ok(file) => Ok(Box::new(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound {
+                what: "blob",
+                id: sha256.to_owned(),
+            }),
+            Err(e) => Err(Error::storage(
+                format!("cannot open blob {}", path.display()),
+                e,
+            )),
+        }
+    }
+
+    async fn exists(&self, sha256: &str) -> Result<bool> {
+        let path = self.blob_path(sha256)?;
+        tokio::fs::try_exists(&path)
+            .await
+            .map_err(|e| Error::storage(format!("cannot look for blob {}", path.display()), e))
+    }
+
+    async fn delete(&self, sha256: &str) -> Result<()> {
+        let path = self.blob_path(sha256)?;
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::storage(
+                format!("cannot delete blob {}", path.display()),
+                e,
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Moves a staged output to `target` durably; keeps the existing copy when
+/// the same bytes are already stored (dropping `staged` removes its file).
+fn put_blocking(staged: StagedOutput, target: &Path) -> Result<()> {
+    if target.exists() {
+        return Ok(());
+    }
+    let folder = target.parent().unwrap_or(target);
+    fs::create_dir_all(folder).map_err(|e| {
+        Error::storage(format!("cannot create blob folder {}", folder.display()), e)
+    })?;
+    sync_file(staged.path())?;
+    let staged_path = staged.into_temp_path();
+    if let Err(failed) = staged_path.persist(target) {
+        // A rename cannot cross filesystems (EXDEV); copy instead. The staged
+        // file is removed when `failed.path` drops.
+        copy_into_place(&failed.path, target)?;
+    }
+    sync_folder(folder)
+}
+
+/// Copies `source` to `target` through a flushed temporary file in the
+/// target's folder, renamed into place: `target` never holds partial bytes.
+pub(crate) fn copy_into_place(source: &Path, target: &Path) -> Result<()> {
+    let folder = target.parent().unwrap_or(target);
+    let copy_error =
+        |e: io::Error| Error::storage(format!("cannot copy blob to {}", target.display()), e);
+    let mut incoming = tempfile::Builder::new()
+        .prefix(".incoming-")
+        .tempfile_in(folder)
+        .map_err(copy_error)?;
+    let mut reader = File::open(source).map_err(copy_error)?;
+    io::copy(&mut reader, incoming.as_file_mut()).map_err(copy_error)?;
+    incoming.as_file().sync_all().map_err(copy_error)?;
+    incoming.persist(target).map_err(|e| copy_error(e.error))?;
+    Ok(())
+}
+
+/// Flushes a file's bytes to disk (opened for writing: Windows requires it).
+fn sync_file(path: &Path) -> Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(|e| Error::storage(format!("cannot flush {}", path.display()), e))
+}
+
+/// Flushes a folder so that a rename into it survives a crash.
+#[cfg(unix)]
+fn sync_folder(folder: &Path) -> Result<()> {
+    File::open(folder)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|e| Error::storage(format!("cannot flush folder {}", folder.display()), e))
+}
+
+/// Windows cannot open a folder as a file; NTFS journals the rename itself.
+#[cfg(not(unix))]
+fn sync_folder(_folder: &Path) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_is_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        assert_send(&open_blob_store("file://blobs"));
+        assert_send(&FsBlobStore::open("blobs"));
+    }
+
+    #[test]
+    fn keys_must_be_lowercase_sha256_hex() {
+        assert!(validate_key(&"a".repeat(64)).is_ok());
+        assert!(validate_key(&"0123456789abcdef".repeat(4)).is_ok());
+        for bad in [
+            String::new(),
+            "A".repeat(64),
+            "a".repeat(63),
+            "a".repeat(65),
+            format!("../{}", "a".repeat(61)),
+            format!("{}/", "a".repeat(63)),
+        ] {
+            assert!(validate_key(&bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn copy_into_place_replaces_nothing_partially() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fs::write(&source, b"bytes").unwrap();
+        let target = dir.path().join("ab").join("cdef");
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        copy_into_place(&source, &target).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"bytes");
+        let leftovers: Vec<_> = fs::read_dir(target.parent().unwrap())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("cdef")]);
+    }
+}

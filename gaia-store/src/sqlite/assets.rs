@@ -1,0 +1,149 @@
+//! Asset records.
+
+use async_trait::async_trait;
+use gaia_core::{
+    Asset, AssetFilter, AssetId, AssetStore, DeletedAsset, Error, JobId, Page, PageRequest, Result,
+};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::rows::{asset_columns, asset_from_row, to_json, to_sql_integer};
+use super::{Conditions, SqliteStore, into_page, parse_cursor, sequenced};
+
+const INSERT_ASSET: &str = "INSERT INTO assets (id, client_id, campaign_id, type, name, mime, \
+     size_bytes, sha256, source, cost_micros, tags, metadata, media, job_id, output_index, \
+     created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Inserts an asset row; `output` is the job that generated it and the
+/// output's position, unique per job.
+pub(super) async fn insert_asset(
+    conn: &mut SqliteConnection,
+    asset: &Asset,
+    output: Option<(JobId, usize)>,
+) -> Result<()> {
+    let output_index = output
+        .map(|(_, index)| i64::try_from(index))
+        .transpose()
+        .map_err(|_| Error::invalid("assets", "too many outputs"))?;
+    sqlx::query(INSERT_ASSET)
+        .bind(asset.id.to_string())
+        .bind(asset.client_id.as_str())
+        .bind(asset.campaign_id.as_deref())
+        .bind(asset.kind().as_str())
+        .bind(asset.name.as_deref())
+        .bind(&asset.mime)
+        .bind(to_sql_integer(asset.size_bytes, "size_bytes")?)
+        .bind(&asset.sha256)
+        .bind(to_json(&asset.source, "the asset source")?)
+        .bind(asset.cost_micros.micros())
+        .bind(to_json(&asset.tags, "the asset tags")?)
+        .bind(to_json(&asset.metadata, "the asset metadata")?)
+        .bind(to_json(&asset.media, "the asset media")?)
+        .bind(output.map(|(job_id, _)| job_id.to_string()))
+        .bind(output_index)
+        .bind(asset.created_at.millis())
+        .execute(conn)
+        .await
+        .map_err(|e| insert_error(asset, output, e))?;
+    Ok(())
+}
+
+/// A unique violation is a `conflict`: the asset id is taken, or the job
+/// already stored this output (it must never yield an output twice).
+fn insert_error(asset: &Asset, output: Option<(JobId, usize)>, error: sqlx::Error) -> Error {
+    let unique = error
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation());
+    match output {
+        _ if !unique => Error::storage(format!("cannot insert asset {}", asset.id), error),
+        Some((job_id, index)) if error.to_string().contains("output_index") => {
+            Error::Conflict(format!("job {job_id} already stored its output {index}"))
+        }
+        _ => Error::Conflict(format!("asset {} already exists", asset.id)),
+    }
+}
+
+#[async_trait]
+impl AssetStore for SqliteStore {
+    async fn asset(&self, id: AssetId) -> Result<Option<Asset>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            asset_columns!(),
+            " FROM assets WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(self.failed(&format!("read asset {id}")))?;
+        row.as_ref().map(asset_from_row).transpose()
+    }
+
+    async fn list_assets(&self, filter: &AssetFilter, page: &PageRequest) -> Result<Page<Asset>> {
+        let limit = page.limit()?;
+        let after = parse_cursor(page.cursor.as_deref())?;
+        let mut query =
+            QueryBuilder::<Sqlite>::new(concat!("SELECT seq, ", asset_columns!(), " FROM assets"));
+        let mut conditions = Conditions::new();
+        if let Some(client_id) = &filter.client_id {
+            conditions
+                .next(&mut query)
+                .push("client_id = ")
+                .push_bind(client_id.as_str());
+        }
+        if let Some(campaign_id) = &filter.campaign_id {
+            conditions
+                .next(&mut query)
+                .push("campaign_id = ")
+                .push_bind(campaign_id.as_str());
+        }
+        if let Some(kind) = filter.kind {
+            conditions
+                .next(&mut query)
+                .push("type = ")
+                .push_bind(kind.as_str());
+        }
+        if let Some(tag) = &filter.tag {
+            conditions
+                .next(&mut query)
+                .push("EXISTS (SELECT 1 FROM json_each(assets.tags) WHERE json_each.value = ")
+                .push_bind(tag.as_str())
+                .push(")");
+        }
+        if let Some(seq) = after {
+            conditions.next(&mut query).push("seq < ").push_bind(seq);
+        }
+        query
+            .push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let rows = query
+            .build()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(self.failed("list assets"))?;
+        Ok(into_page(sequenced(&rows, asset_from_row)?, limit))
+    }
+
+    async fn delete_asset(&self, id: AssetId) -> Result<Option<DeletedAsset>> {
+        let action = format!("delete asset {id}");
+        let mut tx = self.begin_write(&action).await?;
+        let sha256: Option<String> =
+            sqlx::query_scalar("DELETE FROM assets WHERE id = ? RETURNING sha256")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(self.failed(&action))?;
+        let Some(sha256) = sha256 else {
+            return Ok(None);
+        };
+        let shared: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM assets WHERE sha256 = ?)")
+                .bind(&sha256)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(self.failed(&action))?;
+        self.commit(tx, &action).await?;
+        Ok(Some(DeletedAsset {
+            sha256,
+            orphaned: !shared,
+        }))
+    }
+}

@@ -1,0 +1,226 @@
+//! Rows to domain types and back: the column lists the queries select and the
+//! decoding of each column (JSON text, integer times and money).
+
+use gaia_core::{
+    Asset, AssetId, Budget, BudgetPeriod, ClaimedJob, ClientId, Error, Job, JobId, JobStatus,
+    LogLevel, LogLine, Money, Progress, Result, Timestamp,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Decode, Row, Sqlite, Type};
+
+/// The columns [`job_from_row`] reads, for `SELECT` and `RETURNING`.
+macro_rules! job_columns {
+    () => {
+        "id, status, progress, attempts, max_attempts, request, provider, model, asset_ids, \
+         estimated_cost_micros, cost_micros, error, reused_from, created_at, started_at, \
+         finished_at"
+    };
+}
+
+/// The columns [`claimed_from_row`] reads.
+macro_rules! claimed_job_columns {
+    () => {
+        concat!(
+            job_columns!(),
+            ", checkpoint, candidate_index, candidate_failures"
+        )
+    };
+}
+
+/// The columns [`asset_from_row`] reads.
+macro_rules! asset_columns {
+    () => {
+        "id, client_id, campaign_id, name, mime, size_bytes, sha256, source, cost_micros, tags, \
+         metadata, media, created_at"
+    };
+}
+
+pub(super) use {asset_columns, claimed_job_columns, job_columns};
+
+/// A column holding something this version cannot read (a bug or a newer writer).
+#[derive(Debug, thiserror::Error)]
+#[error("column {column}: {problem}")]
+struct CorruptColumn {
+    column: String,
+    problem: String,
+}
+
+fn corrupt(column: &str, problem: impl Into<String>) -> Error {
+    Error::storage(
+        format!("cannot read column {column}"),
+        CorruptColumn {
+            column: column.to_owned(),
+            problem: problem.into(),
+        },
+    )
+}
+
+/// A job from the columns of `job_columns!()`.
+pub(super) fn job_from_row(row: &SqliteRow) -> Result<Job> {
+    Ok(Job {
+        id: job_id(row, "id")?,
+        status: status(row)?,
+        progress: progress(row)?,
+        attempts: integer(row, "attempts")?,
+        max_attempts: integer(row, "max_attempts")?,
+        request: json(row, "request")?,
+        provider: get(row, "provider")?,
+        model: get(row, "model")?,
+        asset_ids: json(row, "asset_ids")?,
+        estimated_cost_micros: get::<Option<i64>>(row, "estimated_cost_micros")?
+            .map(Money::from_micros),
+        cost_micros: money(row, "cost_micros")?,
+        error: optional_json(row, "error")?,
+        reused_from: optional_job_id(row, "reused_from")?,
+        created_at: timestamp(row, "created_at")?,
+        started_at: optional_timestamp(row, "started_at")?,
+        finished_at: optional_timestamp(row, "finished_at")?,
+    })
+}
+
+/// A claimed job from the columns of `claimed_job_columns!()`.
+pub(super) fn claimed_from_row(row: &SqliteRow) -> Result<ClaimedJob> {
+    Ok(ClaimedJob {
+        job: job_from_row(row)?,
+        checkpoint: get(row, "checkpoint")?,
+        candidate_index: integer(row, "candidate_index")?,
+        candidate_failures: integer(row, "candidate_failures")?,
+    })
+}
+
+/// An asset from the columns of `asset_columns!()`.
+pub(super) fn asset_from_row(row: &SqliteRow) -> Result<Asset> {
+    let id: String = get(row, "id")?;
+    Ok(Asset {
+        id: AssetId::parse(&id).map_err(|_| corrupt("id", format!("{id:?} is not a UUID")))?,
+        client_id: client_id(row, "client_id")?,
+        campaign_id: get(row, "campaign_id")?,
+        name: get(row, "name")?,
+        mime: get(row, "mime")?,
+        size_bytes: integer(row, "size_bytes")?,
+        sha256: get(row, "sha256")?,
+        source: json(row, "source")?,
+        cost_micros: money(row, "cost_micros")?,
+        tags: json(row, "tags")?,
+        metadata: json(row, "metadata")?,
+        media: json(row, "media")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+/// A log line from `at, level, message`.
+pub(super) fn log_from_row(row: &SqliteRow) -> Result<LogLine> {
+    let level: String = get(row, "level")?;
+    Ok(LogLine {
+        at: timestamp(row, "at")?,
+        level: LogLevel::parse(&level)
+            .ok_or_else(|| corrupt("level", format!("unknown level {level:?}")))?,
+        message: get(row, "message")?,
+    })
+}
+
+/// A budget from `client_id, campaign_id, period, limit_micros` (campaign
+/// `''` is the whole client).
+pub(super) fn budget_from_row(row: &SqliteRow) -> Result<Budget> {
+    let campaign: String = get(row, "campaign_id")?;
+    let period: String = get(row, "period")?;
+    Ok(Budget {
+        client_id: client_id(row, "client_id")?,
+        campaign_id: (!campaign.is_empty()).then_some(campaign),
+        period: BudgetPeriod::parse(&period)
+            .ok_or_else(|| corrupt("period", format!("unknown period {period:?}")))?,
+        limit_micros: money(row, "limit_micros")?,
+    })
+}
+
+/// The `campaign_id` column value of a budget: `''` stands for the whole client.
+pub(super) fn budget_campaign(campaign_id: Option<&str>) -> &str {
+    campaign_id.unwrap_or("")
+}
+
+/// A value as JSON text for a TEXT column.
+pub(super) fn to_json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::storage(format!("cannot encode {what}"), e))
+}
+
+/// A `u64` (sizes) as SQLite's signed integer.
+pub(super) fn to_sql_integer(value: u64, what: &str) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::invalid(what, format!("{value} is too large to store")))
+}
+
+/// A column's value.
+pub(super) fn get<'r, T: Decode<'r, Sqlite> + Type<Sqlite>>(
+    row: &'r SqliteRow,
+    column: &str,
+) -> Result<T> {
+    row.try_get(column)
+        .map_err(|e| Error::storage(format!("cannot read column {column}"), e))
+}
+
+/// An integer column into a narrower or unsigned type.
+fn integer<T: TryFrom<i64>>(row: &SqliteRow, column: &str) -> Result<T> {
+    let value: i64 = get(row, column)?;
+    T::try_from(value).map_err(|_| corrupt(column, format!("{value} is out of range")))
+}
+
+fn money(row: &SqliteRow, column: &str) -> Result<Money> {
+    get(row, column).map(Money::from_micros)
+}
+
+fn timestamp(row: &SqliteRow, column: &str) -> Result<Timestamp> {
+    get(row, column).map(Timestamp::from_millis)
+}
+
+fn optional_timestamp(row: &SqliteRow, column: &str) -> Result<Option<Timestamp>> {
+    Ok(get::<Option<i64>>(row, column)?.map(Timestamp::from_millis))
+}
+
+fn json<T: DeserializeOwned>(row: &SqliteRow, column: &str) -> Result<T> {
+    let text: String = get(row, column)?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::storage(format!("cannot read column {column}"), e))
+}
+
+fn optional_json<T: DeserializeOwned>(row: &SqliteRow, column: &str) -> Result<Option<T>> {
+    let text: Option<String> = get(row, column)?;
+    text.map(|text| {
+        serde_json::from_str(&text)
+            .map_err(|e| Error::storage(format!("cannot read column {column}"), e))
+    })
+    .transpose()
+}
+
+fn status(row: &SqliteRow) -> Result<JobStatus> {
+    let text: String = get(row, "status")?;
+    JobStatus::parse(&text).ok_or_else(|| corrupt("status", format!("unknown status {text:?}")))
+}
+
+fn progress(row: &SqliteRow) -> Result<Progress> {
+    integer::<u32>(row, "progress").map(Progress::percent)
+}
+
+fn client_id(row: &SqliteRow, column: &str) -> Result<ClientId> {
+    let text: String = get(row, column)?;
+    ClientId::new(text).map_err(|e| corrupt(column, e.to_string()))
+}
+
+fn job_id(row: &SqliteRow, column: &str) -> Result<JobId> {
+    let text: String = get(row, column)?;
+    parse_job_id(&text, column)
+}
+
+fn optional_job_id(row: &SqliteRow, column: &str) -> Result<Option<JobId>> {
+    let text: Option<String> = get(row, column)?;
+    text.map(|text| parse_job_id(&text, column)).transpose()
+}
+
+fn parse_job_id(text: &str, column: &str) -> Result<JobId> {
+    JobId::parse(text).map_err(|_| corrupt(column, format!("{text:?} is not a UUID")))
+}
+
+/// Job ids from a `RETURNING id` list.
+pub(super) fn job_ids(rows: &[SqliteRow]) -> Result<Vec<JobId>> {
+    rows.iter().map(|row| job_id(row, "id")).collect()
+}

@@ -1,0 +1,297 @@
+//! The SQLite store against the conformance suite, plus what is particular
+//! to SQLite and to the filesystem blob store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use gaia_core::{
+    BlobStore, Completion, Error, ErrorCode, GenerateContext, JobStore, StagedOutput, Store,
+};
+use gaia_store::conformance::{self, T0};
+use gaia_store::{FsBlobStore, SqliteStore, open_blob_store};
+use sqlx::Connection;
+use tempfile::TempDir;
+use tokio::io::AsyncReadExt;
+
+/// A fresh database file in its own temporary folder.
+async fn fresh_store() -> (Arc<dyn Store>, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&url_in(&dir)).await.unwrap();
+    (Arc::new(store), dir)
+}
+
+fn url_in(dir: &TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("nested/gaia.db").display())
+}
+
+gaia_store::store_conformance_tests!(fresh_store());
+
+mod in_memory {
+    use super::*;
+
+    async fn memory_store() -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap())
+    }
+
+    gaia_store::store_conformance_tests!(memory_store());
+}
+
+#[tokio::test]
+async fn open_creates_the_folder_and_uses_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&url_in(&dir)).await.unwrap();
+    let path = dir.path().join("nested/gaia.db");
+    assert!(path.is_file());
+    store.close().await;
+
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    for table in [
+        "assets",
+        "budgets",
+        "cost_ledger",
+        "embeddings",
+        "job_logs",
+        "jobs",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == table),
+            "{table} missing: {tables:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reopening_keeps_the_records_and_skips_applied_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&url_in(&dir)).await.unwrap();
+    let job = conformance::new_job("c", 0).unwrap();
+    store.insert_jobs(vec![job.clone()]).await.unwrap();
+    store.close().await;
+
+    let again = SqliteStore::open(&url_in(&dir)).await.unwrap();
+    assert_eq!(again.job(job.job.id).await.unwrap(), Some(job.job));
+}
+
+#[tokio::test]
+async fn two_stores_on_one_file_share_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SqliteStore::open(&url_in(&dir)).await.unwrap();
+    let second = SqliteStore::open(&url_in(&dir)).await.unwrap();
+    let jobs: Vec<_> = (0..20)
+        .map(|_| conformance::new_job("c", 0).unwrap())
+        .collect();
+    first.insert_jobs(jobs).await.unwrap();
+    let lease = gaia_core::Timestamp::from_millis(T0.millis() + 30_000);
+    let drain = |store: SqliteStore, worker: &'static str| async move {
+        let mut claimed = Vec::new();
+        while let Some(job) = store.claim_job(worker, T0, lease).await.unwrap() {
+            claimed.push(job.job.id);
+        }
+        claimed
+    };
+    let (a, b) = tokio::join!(drain(first, "a"), drain(second, "b"));
+    let mut all: Vec<_> = a.into_iter().chain(b).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_opens_migrate_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url_in(&dir);
+    let opens = (0..4).map(|_| SqliteStore::open(&url));
+    for store in futures::future::join_all(opens).await {
+        let store = store.unwrap();
+        assert_eq!(store.next_due().await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn an_unwritable_path_is_a_storage_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, b"x").unwrap();
+    let path = file.join("gaia.db");
+    let error = SqliteStore::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::StorageError);
+    assert!(
+        error.to_string().contains(&path.display().to_string()),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn other_urls_are_invalid() {
+    let error = SqliteStore::open("postgres://localhost/gaia")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidRequest { ref field, .. } if field == "database"));
+}
+
+/// The (job, output index) unique constraint is the last line of defence:
+/// nothing in the store API can reach it once the lease guard holds.
+#[tokio::test]
+async fn a_job_cannot_store_an_output_index_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&url_in(&dir)).await.unwrap();
+    let new = conformance::new_job("c", 0).unwrap();
+    store.insert_jobs(vec![new.clone()]).await.unwrap();
+    let claimed = store
+        .claim_job(
+            "w",
+            T0,
+            gaia_core::Timestamp::from_millis(T0.millis() + 30_000),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let asset = conformance::image_asset(&claimed.job, &"a".repeat(64));
+    let completion = Completion {
+        job_id: claimed.job.id,
+        assets: vec![asset],
+        reused_assets: Vec::new(),
+        reused_from: None,
+        cost: None,
+        at: T0,
+    };
+    store.complete_job("w", completion).await.unwrap().unwrap();
+    store.close().await;
+
+    let path = dir.path().join("nested/gaia.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let duplicate = sqlx::query(
+        "INSERT INTO assets (id, client_id, type, mime, size_bytes, sha256, source, media, \
+         job_id, output_index, created_at) \
+         SELECT 'other', client_id, type, mime, size_bytes, sha256, source, media, job_id, \
+         output_index, created_at FROM assets",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap_err();
+    assert!(
+        duplicate
+            .as_database_error()
+            .is_some_and(|e| e.is_unique_violation()),
+        "{duplicate}"
+    );
+}
+
+// ------------------------------------------------------------------ blobs
+
+async fn staged(dir: &TempDir, bytes: &[u8]) -> StagedOutput {
+    GenerateContext::detached(dir.path().join("staging"))
+        .stage_bytes(bytes)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn blobs_round_trip_by_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = FsBlobStore::open(dir.path().join("blobs")).await.unwrap();
+    let output = staged(&dir, b"hello blobs").await;
+    let sha = output.sha256().to_owned();
+    let staged_path = output.path().to_owned();
+    assert!(!blobs.exists(&sha).await.unwrap());
+
+    blobs.put(output).await.unwrap();
+    // Moved, not copied: the staging file is gone and the blob is in place.
+    assert!(!staged_path.exists());
+    let on_disk = dir.path().join("blobs").join(&sha[..2]).join(&sha[2..]);
+    assert_eq!(std::fs::read(&on_disk).unwrap(), b"hello blobs");
+    assert!(blobs.exists(&sha).await.unwrap());
+    assert_eq!(&blobs.read(&sha).await.unwrap()[..], b"hello blobs");
+    let mut streamed = Vec::new();
+    blobs
+        .open(&sha)
+        .await
+        .unwrap()
+        .read_to_end(&mut streamed)
+        .await
+        .unwrap();
+    assert_eq!(streamed, b"hello blobs");
+
+    blobs.delete(&sha).await.unwrap();
+    assert!(!blobs.exists(&sha).await.unwrap());
+    blobs.delete(&sha).await.unwrap();
+    let missing = blobs.open(&sha).await.err().unwrap();
+    assert!(matches!(missing, Error::NotFound { what: "blob", .. }));
+}
+
+#[tokio::test]
+async fn storing_the_same_bytes_twice_keeps_one_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = FsBlobStore::open(dir.path().join("blobs")).await.unwrap();
+    let first = staged(&dir, b"same").await;
+    let sha = first.sha256().to_owned();
+    blobs.put(first).await.unwrap();
+    let second = staged(&dir, b"same").await;
+    let second_path = second.path().to_owned();
+    blobs.put(second).await.unwrap();
+    assert!(!second_path.exists(), "the duplicate staging file was kept");
+    let folder = dir.path().join("blobs").join(&sha[..2]);
+    assert_eq!(std::fs::read_dir(folder).unwrap().count(), 1);
+    let staging = std::fs::read_dir(dir.path().join("staging")).unwrap();
+    assert_eq!(staging.count(), 0);
+}
+
+#[tokio::test]
+async fn invalid_keys_never_leave_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = FsBlobStore::open(dir.path().join("blobs")).await.unwrap();
+    let escape = format!("../../{}", "a".repeat(58));
+    for key in [
+        escape.as_str(),
+        "",
+        "ABCDEF",
+        &"A".repeat(64),
+        &"g".repeat(64),
+    ] {
+        assert_eq!(
+            blobs.exists(key).await.unwrap_err().code(),
+            ErrorCode::InvalidRequest
+        );
+        assert!(blobs.open(key).await.is_err());
+        assert!(blobs.delete(key).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn blob_urls_name_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("from-url");
+    let blobs = open_blob_store(&format!("file://{}", root.display()))
+        .await
+        .unwrap();
+    assert!(root.is_dir());
+    let output = staged(&dir, b"via url").await;
+    let sha = output.sha256().to_owned();
+    blobs.put(output).await.unwrap();
+    assert!(blobs.exists(&sha).await.unwrap());
+
+    for url in ["s3://bucket/x", "db:", "file://", "/plain/path"] {
+        let error = open_blob_store(url).await.err().unwrap();
+        assert!(
+            matches!(error, Error::InvalidRequest { ref field, .. } if field == "blobs"),
+            "{url}: {error}"
+        );
+    }
+}
