@@ -15,3 +15,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace --locked
+
+# Each binding's own suite (it installs what it needs): Python, Node, C/C++/C#.
+for suite in bindings/python/test.sh bindings/node/test.sh bindings/ffi/test.sh; do
+  if [ -f "$suite" ]; then
+    step "$suite"
+    bash "$suite"
+  fi
+done

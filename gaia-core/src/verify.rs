@@ -11,12 +11,34 @@ use crate::error::{Error, Result};
 ///
 /// Errors are `invalid_output` and say what was wrong.
 pub fn inspect(path: &Path, expected: AssetKind, tileable: bool) -> Result<Media> {
-    match expected {
-        AssetKind::Image => inspect_image(path, tileable),
-        other => Err(Error::InvalidOutput(format!(
-            "verifying {other} outputs is not supported"
-        ))),
+    let media = detect(path)?;
+    if media.kind() != expected {
+        return Err(Error::InvalidOutput(format!(
+            "expected {expected} output, got {}",
+            media.kind()
+        )));
     }
+    Ok(match media {
+        Media::Image {
+            width,
+            height,
+            format,
+            ..
+        } => Media::Image {
+            width,
+            height,
+            format,
+            tileable,
+        },
+        other => other,
+    })
+}
+
+/// Detects the type of the file at `path` from its bytes (never from its
+/// name), decodes it and returns its metadata. Errors are `invalid_output`
+/// saying what was wrong; an import maps them to `invalid_request`.
+pub fn detect(path: &Path) -> Result<Media> {
+    inspect_image(path, false)
 }
 
 fn inspect_image(path: &Path, tileable: bool) -> Result<Media> {
