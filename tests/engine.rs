@@ -484,9 +484,11 @@ async fn bad_input_gets_a_clear_code() {
     let mut audio_on_texture = named("procedural", Some("texture"));
     audio_on_texture.spec = Spec::Audio(gaia::AudioSpec::new("beep"));
     invalid("route")(engine.submit(audio_on_texture).await.unwrap_err());
-    let audio = Request::new(client(), gaia::AudioSpec::new("beep"));
+    let video_spec: gaia::VideoSpec =
+        serde_json::from_value(serde_json::json!({ "prompt": "campfire" })).unwrap();
+    let video = Request::new(client(), video_spec);
     assert_eq!(
-        engine.submit(audio).await.unwrap_err().code(),
+        engine.submit(video).await.unwrap_err().code(),
         ErrorCode::NoProvider
     );
     let mut zero = image_request("x");

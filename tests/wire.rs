@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use gaia::{Asset, Budget, EngineConfig, ErrorCode, Event, Job, JobError, Page, Request};
+use gaia::{
+    Asset, Budget, CostReport, EngineConfig, ErrorCode, Event, ImportRequest, Job, JobError, Page,
+    Request, ScoredAsset, UsageSummary,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -50,6 +53,10 @@ fn every_fixture_round_trips() {
             "config.json" => round_trip::<EngineConfig>(&path),
             "error.json" => round_trip::<JobError>(&path),
             "error" => {} // error_codes.json, checked below
+            "search" => round_trip::<Vec<ScoredAsset>>(&path),
+            "usage" => round_trip::<UsageSummary>(&path),
+            "costs" => round_trip::<CostReport>(&path),
+            "import" => round_trip::<ImportRequest>(&path),
             other => panic!("fixture {name} has no type for prefix {other:?}"),
         }
     }
@@ -85,7 +92,7 @@ fn every_event_type_has_a_fixture() {
             "no fixture for asset {kind}"
         );
     }
-    for kind in ["image", "audio", "video", "model"] {
+    for kind in ["image", "audio", "video", "model", "derive"] {
         assert!(
             names.contains(&format!("request_{kind}.json")),
             "no fixture for request {kind}"

@@ -109,9 +109,11 @@ pub struct GenerateArgs {
     /// Higher runs first.
     #[arg(long, default_value_t = 0)]
     pub priority: i32,
-    /// Return the asset of an identical earlier request at no cost.
-    #[arg(long)]
-    pub reuse: bool,
+    /// Answer with an existing asset at no cost: `exact` (an identical
+    /// earlier request; the default when the flag has no value) or
+    /// `similar:SCORE` (the client's best asset scoring at least SCORE, 0-1).
+    #[arg(long, num_args = 0..=1, default_missing_value = "exact", value_name = "exact|similar:SCORE")]
+    pub reuse: Option<String>,
     /// An idempotency key: the same key returns the same job.
     #[arg(long)]
     pub idempotency_key: Option<String>,
@@ -239,6 +241,103 @@ pub enum AssetsCommand {
         /// The asset id.
         id: String,
     },
+    /// Import files as assets of the client (verified; the same bytes twice
+    /// return the first import unless --no-dedup).
+    Import {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A campaign inside the client.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Tags (repeatable).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// A name (default: each file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// Store a new asset even when the client already imported these bytes.
+        #[arg(long)]
+        no_dedup: bool,
+    },
+    /// Make a new asset from an existing one with a local operation (free).
+    Derive(DeriveArgs),
+    /// The client's assets that best match a text.
+    Search {
+        /// What to look for.
+        query: String,
+        /// Only this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Only this type.
+        #[arg(long = "type")]
+        kind: Option<KindArg>,
+        /// Results to return (1-1000).
+        #[arg(long, short = 'k', default_value_t = 10)]
+        limit: usize,
+    },
+    /// What an asset was derived from and what was derived from it.
+    Lineage {
+        /// The asset id.
+        id: String,
+    },
+}
+
+/// Local operations on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OpArg {
+    /// Scale to --width x --height.
+    Resize,
+    /// Re-encode as --format (png, jpeg, webp), with --quality for JPEG.
+    Convert,
+    /// Scale down to fit --size.
+    Thumbnail,
+    /// A normal map from a height texture (--strength).
+    NormalMap,
+    /// Audio peaks (--points), a PNG with --render.
+    Waveform,
+    /// Mesh statistics.
+    MeshStats,
+}
+
+/// `gaia assets derive`.
+#[derive(Debug, Args)]
+pub struct DeriveArgs {
+    /// The asset to start from.
+    pub id: String,
+    /// The operation.
+    #[arg(long, value_enum)]
+    pub op: OpArg,
+    /// Thumbnail size in pixels.
+    #[arg(long, default_value_t = 256)]
+    pub size: u32,
+    /// Resize width.
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Resize height.
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Convert: the new format.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Convert: JPEG quality 1-100.
+    #[arg(long)]
+    pub quality: Option<u8>,
+    /// Normal map strength.
+    #[arg(long, default_value_t = 2.0)]
+    pub strength: f64,
+    /// Waveform points.
+    #[arg(long, default_value_t = 256)]
+    pub points: u32,
+    /// Waveform: render a PNG.
+    #[arg(long)]
+    pub render: bool,
+    /// Where to write the new file (a folder); nothing is written when absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Queue the job and print it without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 /// Cost grouping on the command line.

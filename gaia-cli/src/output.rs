@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use gaia::{Asset, Budget, CostReport, Error, Job, JobStats, LogLine, Media, Page, ProviderInfo};
+use gaia::{
+    Asset, Budget, CostReport, Error, InsertedAsset, Job, JobStats, Lineage, LogLine, Media, Page,
+    ProviderInfo, ScoredAsset, UsageSummary,
+};
 use serde::Serialize;
 
 /// Where results go.
@@ -74,8 +77,10 @@ impl Output {
             println!("provider  {provider} / {model}");
         }
         println!("cost      {}", job.cost_micros);
-        if let Some(reused) = job.reused_from {
-            println!("reused    assets of job {reused}");
+        match job.reused_from {
+            Some(reused) => println!("reused    assets of job {reused}"),
+            None if job.reused => println!("reused    existing assets"),
+            None => {}
         }
         for id in &job.asset_ids {
             println!("asset     {id}");
@@ -180,6 +185,112 @@ impl Output {
         }
     }
 
+    /// `assets show`: the asset, how it was used, and its family.
+    pub fn asset_detail(&self, asset: &Asset, usage: &UsageSummary, lineage: &Lineage) {
+        if self.json {
+            // The asset's own fields stay at the top level (the Asset wire
+            // type), with usage and lineage beside them.
+            let mut value = serde_json::to_value(asset).unwrap_or_default();
+            if let Some(object) = value.as_object_mut() {
+                let ids = |assets: &[Asset]| assets.iter().map(|a| a.id).collect::<Vec<_>>();
+                object.insert("usage".into(), serde_json::json!(usage));
+                object.insert(
+                    "ancestors".into(),
+                    serde_json::json!(ids(&lineage.ancestors)),
+                );
+                object.insert(
+                    "descendants".into(),
+                    serde_json::json!(ids(&lineage.descendants)),
+                );
+            }
+            return self.print_json(&value);
+        }
+        self.asset(asset);
+        let kinds: Vec<String> = usage
+            .by_kind
+            .iter()
+            .map(|k| format!("{} {}", k.count, k.kind.as_str()))
+            .collect();
+        println!("used      {} times ({})", usage.total, kinds.join(", "));
+        for client in &usage.by_client {
+            println!(
+                "          by {} {} times, last {}",
+                client.client_id, client.count, client.last_used_at
+            );
+        }
+        if usage.saved_micros.micros() > 0 {
+            println!("saved     {} by reuse", usage.saved_micros);
+        }
+        if let Some(parent) = lineage.ancestors.first() {
+            println!("parent    {}", parent.id);
+        }
+        for child in &lineage.descendants {
+            println!("derived   {}  {}", child.id, source_operation(child));
+        }
+    }
+
+    /// `assets import`.
+    pub fn imported(&self, imported: &[InsertedAsset]) {
+        if self.json {
+            let items: Vec<_> = imported
+                .iter()
+                .map(|i| serde_json::json!({ "asset": i.asset, "existing": i.existing }))
+                .collect();
+            return self.print_json(&items);
+        }
+        for item in imported {
+            let note = if item.existing {
+                "  (already imported)"
+            } else {
+                ""
+            };
+            println!(
+                "{}  {:28}  {}{note}",
+                item.asset.id,
+                describe(&item.asset.media),
+                item.asset.name.as_deref().unwrap_or("-")
+            );
+        }
+    }
+
+    /// `assets search`.
+    pub fn search_results(&self, results: &[ScoredAsset]) {
+        if self.json {
+            return self.print_json(results);
+        }
+        for hit in results {
+            println!(
+                "{:.3}  {}  {:28}  {}",
+                hit.score,
+                hit.asset.id,
+                describe(&hit.asset.media),
+                hit.asset.name.as_deref().unwrap_or("-")
+            );
+        }
+    }
+
+    /// `assets lineage`: ancestors from the root down, then descendants.
+    pub fn lineage(&self, lineage: &Lineage) {
+        if self.json {
+            return self.print_json(lineage);
+        }
+        for ancestor in lineage.ancestors.iter().rev() {
+            println!(
+                "ancestor    {}  {}",
+                ancestor.id,
+                source_operation(ancestor)
+            );
+        }
+        println!(
+            "asset       {}  {}",
+            lineage.asset.id,
+            source_operation(&lineage.asset)
+        );
+        for child in &lineage.descendants {
+            println!("descendant  {}  {}", child.id, source_operation(child));
+        }
+    }
+
     pub fn assets(&self, page: &Page<Asset>) {
         if self.json {
             return self.print_json(page);
@@ -220,6 +331,11 @@ impl Output {
             "total",
             report.total_micros.to_string(),
             report.entries
+        );
+        println!(
+            "{:32} {:>14}",
+            "saved by reuse",
+            report.saved_micros.to_string()
         );
     }
 
@@ -268,6 +384,18 @@ impl Output {
                 );
             }
         }
+    }
+}
+
+/// `thumbnail of 0190…`, `uploaded` or `generated by openai`.
+fn source_operation(asset: &Asset) -> String {
+    match &asset.source {
+        gaia::AssetSource::Derived {
+            parent_id,
+            operation,
+        } => format!("{operation} of {parent_id}"),
+        gaia::AssetSource::Uploaded => "uploaded".to_owned(),
+        gaia::AssetSource::Generated { provider, .. } => format!("generated by {provider}"),
     }
 }
 

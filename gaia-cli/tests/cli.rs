@@ -188,7 +188,7 @@ fn every_failure_exits_non_zero_with_its_code() {
             ],
             "invalid_request",
         ),
-        (&["generate", "audio", "coin"], "no_provider"),
+        (&["generate", "video", "campfire"], "no_provider"),
         (
             &["generate", "image", "x", "--client", "bad id"],
             "invalid_request",

@@ -1,10 +1,15 @@
 //! The engine: submit requests, run them as durable jobs, read the results.
 
 mod backoff;
+mod derive;
 mod events;
+mod import;
 mod pipeline;
 mod reporter;
+mod reuse;
 mod router;
+mod search;
+mod usage;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -18,11 +23,15 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use derive::LOCAL_PROVIDER;
 pub use events::EventStream;
+pub use import::{ImportRequest, ImportSource};
 pub use router::ProviderInfo;
+pub use search::{MAX_SEARCH_RESULTS, ScoredAsset, SearchFilter};
 
 use crate::asset::Asset;
 use crate::config::{EngineConfig, RetryConfig};
+use crate::embed::{Embedder, HashedEmbedder};
 use crate::error::{Error, Result};
 use crate::event::{EventKind, EventSink};
 use crate::id::{AssetId, ClientId, JobId};
@@ -32,7 +41,8 @@ use crate::progress::Progress;
 use crate::provider::Provider;
 use crate::request::Request;
 use crate::store::{
-    AssetFilter, BlobReader, BlobStore, Budget, CostQuery, CostReport, NewJob, Store,
+    AssetFilter, BlobReader, BlobStore, Budget, CostQuery, CostReport, NewJob, Store, UsageKind,
+    UsageSummary,
 };
 use crate::timestamp::Timestamp;
 use router::Router;
@@ -59,6 +69,10 @@ pub(crate) struct Shared {
     pub(crate) staging_dir: PathBuf,
     shutdown_grace: Duration,
     pub(crate) wake: Notify,
+    /// Held (shared) by submits and retries from their write until their
+    /// `job_queued` events are out; a worker passes it (exclusive) before a
+    /// job's first event, so `job_queued` always comes first.
+    pub(crate) submit_gate: tokio::sync::RwLock<()>,
     /// Stops claiming; running jobs go on.
     pub(crate) shutdown: CancellationToken,
     /// Everything has stopped; the heartbeat ends.
@@ -66,6 +80,10 @@ pub(crate) struct Shared {
     shutting_down: AtomicBool,
     running: Mutex<HashMap<JobId, CancellationToken>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Vectors of the clients searched so far, and the embedder.
+    pub(crate) search: search::SearchIndex,
+    /// Batches reads and exports into the usage table.
+    usage: usage::UsageRecorder,
 }
 
 impl Shared {
@@ -112,6 +130,11 @@ impl Shared {
     }
 }
 
+/// The error of a call on a closed engine.
+fn closed() -> Error {
+    Error::invalid("engine", "the engine is closed")
+}
+
 /// Locks a mutex whose data stays consistent even if a holder panicked.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -129,9 +152,16 @@ pub struct EngineBuilder {
     sinks: Vec<Arc<dyn EventSink>>,
     config: EngineConfig,
     staging_dir: Option<PathBuf>,
+    embedder: Option<Arc<dyn Embedder>>,
 }
 
 impl EngineBuilder {
+    /// The embedder of search and similar reuse (default: [`HashedEmbedder`]).
+    pub fn embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = Some(embedder);
+        self
+    }
+
     /// The record store (required).
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
@@ -206,7 +236,12 @@ impl EngineBuilder {
         let staging_dir = self
             .staging_dir
             .unwrap_or_else(|| self.config.root().join("staging"));
+        let embedder = self
+            .embedder
+            .unwrap_or_else(|| Arc::new(HashedEmbedder::new()));
         let shared = Arc::new(Shared {
+            usage: usage::UsageRecorder::start(store.clone()),
+            search: search::SearchIndex::new(embedder),
             store,
             blobs,
             events: events::EventBus::new(self.sinks),
@@ -218,6 +253,7 @@ impl EngineBuilder {
             staging_dir,
             shutdown_grace: Duration::from_secs(self.config.shutdown_grace_s),
             wake: Notify::new(),
+            submit_gate: tokio::sync::RwLock::new(()),
             shutdown: CancellationToken::new(),
             stopped: CancellationToken::new(),
             shutting_down: AtomicBool::new(false),
@@ -259,6 +295,7 @@ impl Engine {
             sinks: Vec::new(),
             config: EngineConfig::default(),
             staging_dir: None,
+            embedder: None,
         }
     }
 
@@ -270,9 +307,10 @@ impl Engine {
         tasks.push(tokio::spawn(worker::run_heartbeat(self.shared.clone())));
     }
 
-    fn check_open(&self) -> Result<()> {
+    /// Every call but `close` fails once the engine is closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.shared.is_shutting_down() {
-            return Err(Error::invalid("engine", "the engine is closed"));
+            return Err(closed());
         }
         Ok(())
     }
@@ -298,9 +336,15 @@ impl Engine {
                 other => other,
             };
             request.validate().map_err(prefix)?;
-            router.candidates(&request).map_err(prefix)?;
+            if matches!(request.spec, crate::request::Spec::Derive(_)) {
+                // Local operations need no provider; their parent must exist.
+                self.check_derivation(&request).await.map_err(prefix)?;
+            } else {
+                router.candidates(&request).map_err(prefix)?;
+            }
             new_jobs.push(self.new_job(request));
         }
+        let gate = self.shared.submit_gate.read().await;
         let inserted = self.shared.store.insert_jobs(new_jobs).await?;
         for entry in &inserted {
             if !entry.existing {
@@ -310,6 +354,7 @@ impl Engine {
                     .emit(Some(entry.job.id), EventKind::JobQueued { client_id });
             }
         }
+        drop(gate);
         self.shared.wake_workers();
         Ok(inserted.into_iter().map(|i| i.job).collect())
     }
@@ -331,6 +376,7 @@ impl Engine {
                 estimated_cost_micros: None,
                 cost_micros: Money::ZERO,
                 error: None,
+                reused: false,
                 reused_from: None,
                 created_at: Timestamp::now(),
                 started_at: None,
@@ -344,6 +390,7 @@ impl Engine {
     /// Waits until a job has ended (succeeded, failed or canceled) and
     /// returns it. Works for jobs run by workers in other processes too.
     pub async fn wait(&self, job_id: JobId) -> Result<Job> {
+        self.check_open()?;
         let mut events = self.shared.events.receiver();
         loop {
             let job = self.job(job_id).await?;
@@ -365,6 +412,7 @@ impl Engine {
                         }
                     },
                     () = &mut deadline => break,
+                    () = self.shared.shutdown.cancelled() => return Err(closed()),
                 }
             }
         }
@@ -398,6 +446,7 @@ impl Engine {
 
     /// One job.
     pub async fn job(&self, job_id: JobId) -> Result<Job> {
+        self.check_open()?;
         self.shared
             .store
             .job(job_id)
@@ -410,22 +459,26 @@ impl Engine {
 
     /// A job's log lines, oldest first.
     pub async fn job_logs(&self, job_id: JobId) -> Result<Vec<LogLine>> {
+        self.check_open()?;
         self.job(job_id).await?;
         self.shared.store.job_logs(job_id).await
     }
 
     /// Jobs, newest first, filtered and paged.
     pub async fn jobs(&self, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
+        self.check_open()?;
         self.shared.store.list_jobs(filter, page).await
     }
 
     /// Counts by status and per-provider p50/p95 durations and failure rates.
     pub async fn job_stats(&self, client_id: Option<&ClientId>) -> Result<JobStats> {
+        self.check_open()?;
         self.shared.store.job_stats(client_id).await
     }
 
     /// Cancels a queued or running job; a running provider sees the signal.
     pub async fn cancel(&self, job_id: JobId) -> Result<Job> {
+        self.check_open()?;
         let job = self
             .shared
             .store
@@ -441,6 +494,7 @@ impl Engine {
     /// Queues a failed or canceled job again, with fresh attempts.
     pub async fn retry(&self, job_id: JobId) -> Result<Job> {
         self.check_open()?;
+        let gate = self.shared.submit_gate.read().await;
         let job = self
             .shared
             .store
@@ -450,17 +504,20 @@ impl Engine {
         self.shared
             .events
             .emit(Some(job_id), EventKind::JobQueued { client_id });
+        drop(gate);
         self.shared.wake_workers();
         Ok(job)
     }
 
     /// Deletes a finished job and its log; its assets and costs stay.
     pub async fn delete_job(&self, job_id: JobId) -> Result<()> {
+        self.check_open()?;
         self.shared.store.delete_job(job_id).await
     }
 
     /// One asset.
     pub async fn asset(&self, asset_id: AssetId) -> Result<Asset> {
+        self.check_open()?;
         self.shared
             .store
             .asset(asset_id)
@@ -473,23 +530,78 @@ impl Engine {
 
     /// Assets, newest first, filtered and paged.
     pub async fn assets(&self, filter: &AssetFilter, page: &PageRequest) -> Result<Page<Asset>> {
+        self.check_open()?;
         self.shared.store.list_assets(filter, page).await
     }
 
     /// An asset's bytes in memory (for small assets; see [`Engine::open_asset`]).
+    /// Recorded as a `read` of the asset by its client.
     pub async fn read_bytes(&self, asset_id: AssetId) -> Result<Bytes> {
+        self.check_open()?;
         let asset = self.asset(asset_id).await?;
-        self.shared.blobs.read(&asset.sha256).await
+        let bytes = self.shared.blobs.read(&asset.sha256).await?;
+        self.record_use(&asset, UsageKind::Read);
+        Ok(bytes)
     }
 
-    /// An asset's bytes as a stream.
+    /// An asset's bytes as a stream. Recorded as a `read`.
     pub async fn open_asset(&self, asset_id: AssetId) -> Result<BlobReader> {
+        self.check_open()?;
         let asset = self.asset(asset_id).await?;
-        self.shared.blobs.open(&asset.sha256).await
+        let reader = self.shared.blobs.open(&asset.sha256).await?;
+        self.record_use(&asset, UsageKind::Read);
+        Ok(reader)
+    }
+
+    /// Streams an asset's bytes into a file (created or replaced), flushed;
+    /// recorded as an `export`.
+    pub async fn export_asset(&self, asset_id: AssetId, path: &std::path::Path) -> Result<Asset> {
+        self.check_open()?;
+        let asset = self.asset(asset_id).await?;
+        let mut reader = self.shared.blobs.open(&asset.sha256).await?;
+        let failed =
+            |e: std::io::Error| Error::storage(format!("cannot write {}", path.display()), e);
+        let mut file = tokio::fs::File::create(path).await.map_err(failed)?;
+        tokio::io::copy(&mut reader, &mut file)
+            .await
+            .map_err(failed)?;
+        file.sync_all().await.map_err(failed)?;
+        self.record_use(&asset, UsageKind::Export);
+        Ok(asset)
+    }
+
+    /// How often, how and by whom an asset was used (reads and exports are
+    /// written in batches, at most a second behind).
+    pub async fn asset_usage(&self, asset_id: AssetId) -> Result<UsageSummary> {
+        self.check_open()?;
+        self.asset(asset_id).await?;
+        self.shared.store.usage_summary(asset_id).await
+    }
+
+    /// Writes the usage records still queued (close does this too).
+    pub async fn flush_usage(&self) {
+        self.shared.usage.flush().await;
+    }
+
+    /// A use of the asset by its own client: only a client's own assets are
+    /// readable through an engine call that names no other client.
+    fn record_use(&self, asset: &Asset, kind: UsageKind) {
+        self.shared
+            .usage
+            .record(asset.id, asset.client_id.clone(), kind);
+    }
+
+    /// Embeds and indexes new assets for search; a failure is logged, since
+    /// the asset itself is stored and only its findability suffers.
+    pub(crate) async fn index_new_assets(&self, assets: &[Asset]) {
+        if let Err(e) = self.shared.search.add_assets(&self.shared, assets).await {
+            tracing::warn!(error = %e, "cannot index new assets for search");
+        }
     }
 
     /// Deletes an asset; its bytes are freed when no other asset shares them.
     pub async fn delete_asset(&self, asset_id: AssetId) -> Result<()> {
+        self.check_open()?;
         let deleted = self
             .shared
             .store
@@ -499,6 +611,7 @@ impl Engine {
                 what: "asset",
                 id: asset_id.to_string(),
             })?;
+        self.shared.search.remove(&deleted.client_id, asset_id);
         if deleted.orphaned {
             self.shared.blobs.delete(&deleted.sha256).await?;
         }
@@ -507,11 +620,13 @@ impl Engine {
 
     /// Money spent, summed and grouped.
     pub async fn costs(&self, query: &CostQuery) -> Result<CostReport> {
+        self.check_open()?;
         self.shared.store.costs(query).await
     }
 
     /// Creates or replaces a budget.
     pub async fn set_budget(&self, budget: &Budget) -> Result<()> {
+        self.check_open()?;
         if budget.limit_micros.micros() < 0 {
             return Err(Error::invalid("limit_micros", "must not be negative"));
         }
@@ -520,6 +635,7 @@ impl Engine {
 
     /// A client's budgets.
     pub async fn budgets(&self, client_id: &ClientId) -> Result<Vec<Budget>> {
+        self.check_open()?;
         self.shared.store.budgets(client_id).await
     }
 
@@ -576,6 +692,7 @@ impl Engine {
         for task in slots {
             let _ = task.await;
         }
+        self.shared.usage.flush().await;
         Ok(())
     }
 

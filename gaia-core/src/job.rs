@@ -91,7 +91,11 @@ pub struct Job {
     pub cost_micros: Money,
     /// Why it failed or was canceled.
     pub error: Option<JobError>,
-    /// The job an exact or similar reuse answered from, when it reused.
+    /// Whether existing assets answered instead of a new generation (exact
+    /// or similar reuse); `asset_ids` then lists them.
+    pub reused: bool,
+    /// The job that made the reused assets (null when the job did not reuse,
+    /// or reused an imported asset that no job made).
     pub reused_from: Option<JobId>,
     /// When it was submitted.
     pub created_at: Timestamp,

@@ -3,6 +3,8 @@
 
 mod asset;
 mod config;
+mod derive;
+pub mod embed;
 mod engine;
 mod error;
 mod event;
@@ -21,7 +23,12 @@ pub use asset::{
     VideoFormat,
 };
 pub use config::{EngineConfig, ProviderConfig, RetryConfig, Secret};
+pub use derive::{DeriveSpec, Operation};
+pub use embed::{Embedder, HashedEmbedder, VectorFilter, VectorIndex};
 pub use engine::{Engine, EngineBuilder, EventStream, ProviderInfo};
+pub use engine::{
+    ImportRequest, ImportSource, LOCAL_PROVIDER, MAX_SEARCH_RESULTS, ScoredAsset, SearchFilter,
+};
 pub use error::{Error, ErrorCode, JobError, Result};
 pub use event::{Event, EventKind, EventSink};
 pub use id::{AssetId, ClientId, JobId};
@@ -37,11 +44,15 @@ pub use provider::{
 };
 pub use request::{
     AudioMode, AudioSpec, Detail, ImageSpec, MAX_COUNT, MAX_DURATION_S, MAX_PROMPT_CHARS, MAX_SIDE,
-    ModelSpec, Quality, Request, Reuse, Route, RouteTarget, Spec, VideoSpec,
+    ModelSpec, Quality, Request, Reuse, Route, RouteTarget, Spec, VideoSpec, parse_json,
 };
 pub use store::{
     AssetFilter, AssetStore, AttemptStart, BlobReader, BlobStore, Budget, BudgetPeriod, ClaimedJob,
     Completion, CostEntry, CostGroup, CostQuery, CostReport, CostRow, CostStore, DeletedAsset,
     Inserted, JobStore, NewJob, Retry, Store,
+};
+pub use store::{
+    ClientUsage, InsertedAsset, Lineage, StoredEmbedding, UsageCount, UsageKind, UsageRecord,
+    UsageSummary,
 };
 pub use timestamp::Timestamp;

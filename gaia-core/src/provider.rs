@@ -56,6 +56,19 @@ pub enum PriceRule {
     },
 }
 
+impl PriceRule {
+    /// The price of a spec under this rule, where the rule alone decides it:
+    /// a per-output price times the outputs asked for, zero when free. Rules
+    /// that need the provider's own knowledge (units, tables) give `None`.
+    pub fn estimate(&self, spec: &Spec) -> Option<Money> {
+        match self {
+            PriceRule::Free => Some(Money::ZERO),
+            PriceRule::PerOutput { micros } => Some(micros.times(u32::from(spec.count()))),
+            PriceRule::PerMillionUnits { .. } | PriceRule::Table { .. } => None,
+        }
+    }
+}
+
 /// One call to a provider: what to make and with which model.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -208,12 +221,38 @@ impl GenerateContext {
         StagingFile::create(&self.staging_dir).await
     }
 
-    /// Stages bytes already in memory.
+    /// Stages bytes already in memory, in one trip to the blocking pool.
     pub async fn stage_bytes(&self, bytes: &[u8]) -> Result<StagedOutput> {
-        let mut file = self.stage().await?;
-        file.write(bytes).await?;
-        file.finish().await
+        let dir = self.staging_dir.clone();
+        let bytes = bytes.to_vec();
+        tokio::task::spawn_blocking(move || stage_in(&dir, &bytes))
+            .await
+            .map_err(|e| Error::Internal(format!("staging task failed: {e}")))?
     }
+}
+
+/// Writes `bytes` to a new staging file in `dir`, flushed.
+fn stage_in(dir: &Path, bytes: &[u8]) -> Result<StagedOutput> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::storage(format!("cannot create staging folder {}", dir.display()), e)
+    })?;
+    let mut named = tempfile::Builder::new()
+        .prefix("stage-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::storage(format!("cannot stage in {}", dir.display()), e))?;
+    named
+        .write_all(bytes)
+        .and_then(|()| named.flush())
+        .map_err(|e| Error::storage(format!("cannot write {}", named.path().display()), e))?;
+    let (_, path) = named.into_parts();
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    Ok(StagedOutput {
+        path,
+        size: bytes.len() as u64,
+        sha256,
+        metadata: serde_json::Map::new(),
+    })
 }
 
 struct NoReporter;
@@ -279,6 +318,7 @@ impl StagingFile {
             path: self.path,
             size: self.size,
             sha256: hex::encode(self.hasher.finalize()),
+            metadata: serde_json::Map::new(),
         })
     }
 }
@@ -289,6 +329,7 @@ pub struct StagedOutput {
     path: tempfile::TempPath,
     size: u64,
     sha256: String,
+    metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 impl StagedOutput {
@@ -305,6 +346,19 @@ impl StagedOutput {
     /// Their hex SHA-256.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// Adds metadata that the provider knows about this one output (the
+    /// pattern it drew, the preset it played, `"pbr_map": "normal"`); the
+    /// engine merges it into the asset's `metadata`, under the request's own.
+    pub fn with_metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.metadata.extend(metadata);
+        self
+    }
+
+    /// The provider's metadata about this output.
+    pub fn metadata(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.metadata
     }
 
     /// Gives up ownership of the file (the blob store moved or copied it).

@@ -4,6 +4,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::asset::{AssetKind, AudioFormat, ImageFormat, ModelFormat, VideoFormat};
+use crate::derive::DeriveSpec;
 use crate::error::{Error, Result};
 use crate::id::{AssetId, ClientId};
 
@@ -144,8 +145,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// still name the field.
 const NESTED_PATH: char = '\u{1f}';
 
-/// Deserializes JSON, reporting the path of the offending field.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
+/// Deserializes wire JSON into any wire type; an error is `invalid_request`
+/// naming the path of the offending field (`spec.width`).
+pub fn parse_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
     let mut de = serde_json::Deserializer::from_str(json);
     serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -190,6 +192,9 @@ pub enum Spec {
     Model(ModelSpec),
     /// A video.
     Video(VideoSpec),
+    /// A local operation on an existing asset (resize, thumbnail, …): run in
+    /// the engine at no cost, its output recorded as `source: derived`.
+    Derive(DeriveSpec),
 }
 
 /// Image quality tiers (providers map them to their own).
@@ -270,6 +275,10 @@ pub struct ImageSpec {
     /// A style preset name.
     #[serde(default)]
     pub style: Option<String>,
+    /// Also make a PBR set from the same request: a normal map and a
+    /// roughness map, each its own asset linked to the albedo (output 0).
+    #[serde(default)]
+    pub pbr: bool,
 }
 
 impl ImageSpec {
@@ -286,6 +295,7 @@ impl ImageSpec {
             negative_prompt: None,
             quality: None,
             style: None,
+            pbr: false,
         }
     }
 
@@ -311,6 +321,12 @@ impl ImageSpec {
     /// Sets the number of outputs.
     pub fn count(mut self, count: u8) -> Self {
         self.count = count;
+        self
+    }
+
+    /// Asks for a PBR set (albedo, normal and roughness maps) per output.
+    pub fn pbr(mut self, pbr: bool) -> Self {
+        self.pbr = pbr;
         self
     }
 }
@@ -444,9 +460,10 @@ impl<'de> Deserialize<'de> for Spec {
             "audio" => variant(value).map(Spec::Audio),
             "model" => variant(value).map(Spec::Model),
             "video" => variant(value).map(Spec::Video),
+            "derive" => variant(value).map(Spec::Derive),
             other => Err(D::Error::unknown_variant(
                 other,
-                &["image", "audio", "model", "video"],
+                &["image", "audio", "model", "video", "derive"],
             )),
         }
     }
@@ -460,16 +477,18 @@ impl Spec {
             Spec::Audio(_) => AssetKind::Audio,
             Spec::Model(_) => AssetKind::Model,
             Spec::Video(_) => AssetKind::Video,
+            Spec::Derive(s) => s.operation.output_kind(),
         }
     }
 
-    /// The prompt.
+    /// The prompt (empty for a derivation, which has none).
     pub fn prompt(&self) -> &str {
         match self {
             Spec::Image(s) => &s.prompt,
             Spec::Audio(s) => &s.prompt,
             Spec::Model(s) => &s.prompt,
             Spec::Video(s) => &s.prompt,
+            Spec::Derive(_) => "",
         }
     }
 
@@ -480,6 +499,7 @@ impl Spec {
             Spec::Audio(s) => s.seed,
             Spec::Model(s) => s.seed,
             Spec::Video(s) => s.seed,
+            Spec::Derive(_) => None,
         }
     }
 
@@ -490,10 +510,14 @@ impl Spec {
             Spec::Audio(s) => s.count,
             Spec::Model(s) => s.count,
             Spec::Video(s) => s.count,
+            Spec::Derive(_) => 1,
         }
     }
 
     fn validate(&self) -> Result<()> {
+        if let Spec::Derive(derive) = self {
+            return derive.operation.validate();
+        }
         validate_prompt(self.prompt())?;
         let count = self.count();
         if count == 0 || count > MAX_COUNT {
@@ -514,6 +538,7 @@ impl Spec {
                 validate_side("spec.height", s.height)?;
                 validate_duration(s.duration_s)
             }
+            Spec::Derive(_) => Ok(()),
         }
     }
 }

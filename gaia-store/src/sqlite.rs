@@ -9,6 +9,7 @@ mod jobs;
 mod ledger;
 mod rows;
 mod stats;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -20,7 +21,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{ConnectOptions, QueryBuilder, Sqlite, Transaction};
 
 /// The embedded migrations of `migrations/sqlite`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -65,6 +66,15 @@ async fn connect_retrying_busy(
     }
 }
 
+/// Pool settings: a local file cannot go stale the way a network connection
+/// can, so the ping sqlx makes before every checkout (one more trip to the
+/// connection's thread per statement) is skipped.
+fn pool_options(max_connections: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .test_before_acquire(false)
+}
+
 /// What a `sqlite:` URL names.
 enum Location {
     Memory,
@@ -104,19 +114,19 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Statements are traced by the engine's spans; formatting each
+            // one for the log costs more than the statement itself.
+            .disable_statement_logging();
         let open_error = |e| Error::storage(format!("cannot open the database {location}"), e);
-        let writer = connect_retrying_busy(
-            SqlitePoolOptions::new().max_connections(1),
-            options.clone().create_if_missing(true),
-        )
-        .await
-        .map_err(open_error)?;
-        migrate(&writer, &location).await?;
-        let reader =
-            connect_retrying_busy(SqlitePoolOptions::new().max_connections(READERS), options)
+        let writer =
+            connect_retrying_busy(pool_options(1), options.clone().create_if_missing(true))
                 .await
                 .map_err(open_error)?;
+        migrate(&writer, &location).await?;
+        let reader = connect_retrying_busy(pool_options(READERS), options)
+            .await
+            .map_err(open_error)?;
         Ok(Self {
             writer,
             reader,

@@ -167,6 +167,7 @@ async fn a_job_cannot_store_an_output_index_twice() {
         assets: vec![asset],
         reused_assets: Vec::new(),
         reused_from: None,
+        saved_micros: gaia_core::Money::ZERO,
         cost: None,
         at: T0,
     };

@@ -214,3 +214,26 @@ pub fn rejected() -> Error {
         reason: "moderation_blocked".into(),
     }
 }
+
+/// A PNG whose bytes differ for every `variant` (so imports never dedup).
+pub fn distinct_png(width: u32, height: u32, variant: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        let v = variant.to_le_bytes();
+        image::Rgb([v[0] ^ x as u8, v[1] ^ y as u8, v[2]])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// Imports PNG bytes for the test client under `name`, with `tags`.
+pub async fn import_png(engine: &Engine, bytes: Vec<u8>, name: &str, tags: &[&str]) -> Asset {
+    let mut request = gaia::ImportRequest::new(client());
+    request.name = Some(name.to_owned());
+    request.tags = tags.iter().map(|t| (*t).to_owned()).collect();
+    engine
+        .import(request, gaia::ImportSource::Bytes(bytes.into()))
+        .await
+        .unwrap()
+        .asset
+}

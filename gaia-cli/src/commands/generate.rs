@@ -111,16 +111,27 @@ pub async fn export(engine: &Engine, asset: &Asset, dir: &Path) -> Result<PathBu
     Ok(path)
 }
 
-/// Streams an asset's bytes to `path`.
+/// Streams an asset's bytes to `path` (recorded as an export).
 pub async fn write_asset(engine: &Engine, asset: &Asset, path: &Path) -> Result<()> {
-    let mut reader = engine.open_asset(asset.id).await?;
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| Error::storage(format!("cannot create {}", path.display()), e))?;
-    tokio::io::copy(&mut reader, &mut file)
-        .await
-        .map_err(|e| Error::storage(format!("cannot write {}", path.display()), e))?;
-    Ok(())
+    engine.export_asset(asset.id, path).await.map(|_| ())
+}
+
+/// `--reuse`: `exact`, `never`, or `similar:SCORE`.
+fn parse_reuse(text: &str) -> Result<Reuse> {
+    match text {
+        "exact" => Ok(Reuse::Exact),
+        "never" => Ok(Reuse::Never),
+        _ => text
+            .strip_prefix("similar:")
+            .and_then(|score| score.parse::<f64>().ok())
+            .map(Reuse::Similar)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "--reuse",
+                    format!("{text:?} is not exact, never or similar:SCORE (e.g. similar:0.9)"),
+                )
+            }),
+    }
 }
 
 fn build_request(context: &Context, args: &GenerateArgs) -> Result<Request> {
@@ -130,8 +141,8 @@ fn build_request(context: &Context, args: &GenerateArgs) -> Result<Request> {
     request.max_cost_micros = args.max_cost_micros;
     request.priority = args.priority;
     request.idempotency_key = args.idempotency_key.clone();
-    if args.reuse {
-        request.reuse = Reuse::Exact;
+    if let Some(reuse) = &args.reuse {
+        request.reuse = parse_reuse(reuse)?;
     }
     if let Some(provider) = &args.provider {
         request.route = Route::Target(RouteTarget::new(provider, args.model.clone()));
@@ -183,7 +194,7 @@ fn build_spec(args: &GenerateArgs) -> Result<Spec> {
     })
 }
 
-const IMAGE_FORMATS: &[(&str, ImageFormat)] = &[
+pub(crate) const IMAGE_FORMATS: &[(&str, ImageFormat)] = &[
     ("png", ImageFormat::Png),
     ("jpeg", ImageFormat::Jpeg),
     ("jpg", ImageFormat::Jpeg),
@@ -205,7 +216,7 @@ const MODEL_FORMATS: &[(&str, ModelFormat)] = &[
 const VIDEO_FORMATS: &[(&str, VideoFormat)] =
     &[("mp4", VideoFormat::Mp4), ("webm", VideoFormat::Webm)];
 
-fn parse_format<F: Copy>(text: &str, known: &[(&str, F)]) -> Result<F> {
+pub(crate) fn parse_format<F: Copy>(text: &str, known: &[(&str, F)]) -> Result<F> {
     let lower = text.to_ascii_lowercase();
     known
         .iter()
@@ -237,6 +248,20 @@ fn parse_size(text: &str) -> Result<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reuse_parses_exact_never_and_similar() {
+        assert_eq!(parse_reuse("exact").ok(), Some(Reuse::Exact));
+        assert_eq!(parse_reuse("never").ok(), Some(Reuse::Never));
+        assert_eq!(parse_reuse("similar:0.9").ok(), Some(Reuse::Similar(0.9)));
+        for bad in ["similar", "similar:x", "sometimes"] {
+            let err = parse_reuse(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("--reuse"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn sizes_parse_or_name_the_flag() {

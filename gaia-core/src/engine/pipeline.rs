@@ -18,7 +18,7 @@ use crate::id::{AssetId, JobId};
 use crate::job::{Job, LogLevel};
 use crate::money::Money;
 use crate::provider::{Call, GenerateContext, Generation};
-use crate::request::{Request, Reuse, Spec};
+use crate::request::{Request, Spec};
 use crate::store::{AttemptStart, ClaimedJob, Completion, CostEntry, Retry};
 use crate::timestamp::Timestamp;
 use crate::verify;
@@ -46,6 +46,8 @@ pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) {
         provider = tracing::field::Empty
     );
     async {
+        // A submit still emitting this job's `job_queued` finishes first.
+        drop(shared.submit_gate.write().await);
         let (reporter, writer) = JobReporter::start(shared.clone(), job_id);
         let outcome = attempt(&shared, &claimed, &reporter, &cancel).await;
         let outcome = match outcome {
@@ -75,17 +77,26 @@ async fn attempt(
 ) -> Outcome {
     let job = &claimed.job;
     let request = &job.request;
-    if request.reuse == Reuse::Exact {
-        match reuse_exact(shared, job).await {
-            Ok(Some(completion)) => return Outcome::Done(completion),
-            Ok(None) => {}
-            Err(error) => {
-                return Outcome::Failed {
-                    error,
-                    cost: None,
-                    candidates: 0,
-                };
-            }
+    if let Spec::Derive(spec) = &request.spec {
+        return match super::derive::run(shared, job, spec).await {
+            Ok(Some(completion)) => Outcome::Done(completion),
+            Ok(None) => Outcome::Lost,
+            Err(error) => Outcome::Failed {
+                error,
+                cost: None,
+                candidates: 0,
+            },
+        };
+    }
+    match super::reuse::find(shared, job).await {
+        Ok(Some(completion)) => return Outcome::Done(completion),
+        Ok(None) => {}
+        Err(error) => {
+            return Outcome::Failed {
+                error,
+                cost: None,
+                candidates: 0,
+            };
         }
     }
     let candidates = match shared.router().candidates(request) {
@@ -119,26 +130,6 @@ async fn attempt(
     }
 }
 
-/// Exact reuse: the assets of an identical earlier request, at no cost.
-async fn reuse_exact(shared: &Shared, job: &Job) -> Result<Option<Completion>> {
-    let digest = job.request.generation_digest();
-    let Some(earlier) = shared
-        .store
-        .find_reusable(&job.request.client_id, &digest)
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(Completion {
-        job_id: job.id,
-        assets: Vec::new(),
-        reused_assets: earlier.asset_ids.clone(),
-        reused_from: Some(earlier.id),
-        cost: None,
-        at: Timestamp::now(),
-    }))
-}
-
 type AttemptError = (Error, Option<CostEntry>);
 
 async fn generate(
@@ -162,23 +153,12 @@ async fn generate(
         reserve,
         now: Timestamp::now(),
     };
-    match shared
-        .store
-        .start_attempt(job.id, &shared.worker_id, &start)
+    if !begin_attempt(shared, job, &start)
         .await
+        .map_err(|e| (e, None))?
     {
-        Ok(Some(())) => {}
-        Ok(None) => return Ok(None),
-        Err(e) => return Err((e, None)),
+        return Ok(None);
     }
-    shared.events.emit(
-        Some(job.id),
-        EventKind::JobStarted {
-            attempt: job.attempts,
-            provider: start.provider.clone(),
-            model: start.model.clone(),
-        },
-    );
     let cx = GenerateContext::new(reporter.clone(), cancel.clone(), shared.staging_dir.clone());
     let call = Call {
         job_id: job.id,
@@ -208,6 +188,7 @@ async fn generate(
         assets,
         reused_assets: Vec::new(),
         reused_from: None,
+        saved_micros: Money::ZERO,
         cost: Some(cost),
         at: Timestamp::now(),
     }))
@@ -232,6 +213,32 @@ async fn until_canceled(
     }
     let _ = tokio::time::timeout(CANCEL_GRACE, &mut call).await;
     Err(Error::Canceled)
+}
+
+/// Records the attempt (and its budget reservation) and announces it;
+/// `false` when the job is no longer this worker's.
+pub(crate) async fn begin_attempt(
+    shared: &Shared,
+    job: &Job,
+    start: &AttemptStart,
+) -> Result<bool> {
+    if shared
+        .store
+        .start_attempt(job.id, &shared.worker_id, start)
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    shared.events.emit(
+        Some(job.id),
+        EventKind::JobStarted {
+            attempt: job.attempts,
+            provider: start.provider.clone(),
+            model: start.model.clone(),
+        },
+    );
+    Ok(true)
 }
 
 /// What a job reserves against budgets: its `max_cost_micros`, or else the
@@ -279,7 +286,7 @@ async fn store_outputs(
     }
     let tileable = matches!(spec, Spec::Image(image) if image.tileable);
     let count = generation.outputs.len();
-    let mut assets = Vec::with_capacity(count);
+    let mut assets: Vec<Asset> = Vec::with_capacity(count);
     for (index, output) in generation.outputs.into_iter().enumerate() {
         let path = output.path().to_owned();
         let kind = spec.kind();
@@ -288,13 +295,51 @@ async fn store_outputs(
             .map_err(|e| Error::Internal(format!("verification task failed: {e}")))??;
         let size_bytes = output.size();
         let sha256 = output.sha256().to_owned();
+        let output_metadata = output.metadata().clone();
         shared.blobs.put(output).await?;
         let share = split_cost(cost, count, index);
-        assets.push(new_asset(
-            job, start, &media, size_bytes, sha256, share, index, count,
-        ));
+        let mut asset = new_asset(job, start, &media, size_bytes, sha256, share, index, count);
+        let albedo = assets.iter().rev().find(|a| is_albedo(&a.metadata));
+        merge_output_metadata(&mut asset.metadata, output_metadata, albedo);
+        assets.push(asset);
     }
     Ok(assets)
+}
+
+/// Adds what the provider said about one output to its asset's metadata
+/// (the request's own keys win, except `seed`). A PBR map (`"pbr_map": "normal"`) is
+/// linked by `albedo_asset_id` to `albedo`, the latest earlier output that
+/// is not a derived map (a PBR set with `count` 2 is albedo, normal,
+/// roughness, albedo, normal, roughness).
+fn merge_output_metadata(
+    metadata: &mut serde_json::Map<String, serde_json::Value>,
+    output_metadata: serde_json::Map<String, serde_json::Value>,
+    albedo: Option<&Asset>,
+) {
+    let is_derived_map = !is_albedo(&output_metadata);
+    for (key, value) in output_metadata {
+        if key == "seed" {
+            // The provider knows each output's own seed (`count` outputs
+            // use seed, seed + 1, …); the request's is only the first.
+            metadata.insert(key, value);
+        } else {
+            metadata.entry(key).or_insert(value);
+        }
+    }
+    if let (true, Some(albedo)) = (is_derived_map, albedo) {
+        metadata.insert(
+            "albedo_asset_id".to_owned(),
+            serde_json::Value::String(albedo.id.to_string()),
+        );
+    }
+}
+
+/// Whether metadata describes an ordinary output or a PBR set's albedo,
+/// rather than a map derived from one.
+fn is_albedo(metadata: &serde_json::Map<String, serde_json::Value>) -> bool {
+    metadata
+        .get("pbr_map")
+        .is_none_or(|map| map.as_str() == Some("albedo"))
 }
 
 /// Splits a job's cost over its outputs so that the parts add up exactly.
@@ -398,6 +443,7 @@ async fn succeed(shared: &Shared, completion: Completion) -> Result<()> {
         .map(|a| (a.id, a.client_id.clone()))
         .collect();
     let cost = completion.cost.clone();
+    let created = completion.assets.clone();
     let Some(job) = shared
         .store
         .complete_job(&shared.worker_id, completion)
@@ -405,6 +451,10 @@ async fn succeed(shared: &Shared, completion: Completion) -> Result<()> {
     else {
         return Ok(());
     };
+    if let Err(e) = shared.search.add_assets(shared, &created).await {
+        // The assets are stored; only their findability suffers.
+        tracing::warn!(%job_id, error = %e, "cannot index new assets for search");
+    }
     for (asset_id, client_id) in new_assets {
         shared.events.emit(
             Some(job_id),
@@ -414,17 +464,7 @@ async fn succeed(shared: &Shared, completion: Completion) -> Result<()> {
             },
         );
     }
-    if let Some(cost) = cost {
-        shared.events.emit(
-            Some(job_id),
-            EventKind::CostRecorded {
-                client_id: cost.client_id,
-                provider: cost.provider,
-                model: cost.model,
-                cost_micros: cost.cost_micros,
-            },
-        );
-    }
+    emit_cost(shared, job_id, cost);
     shared.events.emit(
         Some(job_id),
         EventKind::JobSucceeded {
@@ -552,6 +592,51 @@ mod tests {
         let parts: Vec<i64> = (0..3).map(|i| split_cost(total, 3, i).micros()).collect();
         assert_eq!(parts, vec![34, 33, 33]);
         assert_eq!(parts.iter().sum::<i64>(), 100);
+    }
+
+    #[test]
+    fn pbr_maps_link_to_their_albedo_and_output_seeds_win() {
+        let as_map = |value: serde_json::Value| match value {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        let albedo_id = AssetId::new();
+        let albedo = Asset {
+            id: albedo_id,
+            client_id: crate::id::ClientId::new("c").unwrap_or_else(|e| panic!("{e}")),
+            campaign_id: None,
+            name: None,
+            mime: "image/png".into(),
+            size_bytes: 1,
+            sha256: String::new(),
+            source: AssetSource::Uploaded,
+            cost_micros: Money::ZERO,
+            tags: Vec::new(),
+            metadata: as_map(serde_json::json!({"pbr_map": "albedo"})),
+            created_at: Timestamp::now(),
+            media: crate::asset::Media::Document {
+                format: crate::asset::DocumentFormat::Txt,
+                page_count: 1,
+            },
+        };
+        let mut metadata = as_map(serde_json::json!({"seed": 1, "scene": "crypt"}));
+        let output = as_map(serde_json::json!({"seed": 2, "scene": "x", "pbr_map": "normal"}));
+        merge_output_metadata(&mut metadata, output, Some(&albedo));
+        assert_eq!(
+            serde_json::Value::Object(metadata),
+            serde_json::json!({"seed": 2, "scene": "crypt", "pbr_map": "normal",
+                               "albedo_asset_id": albedo_id.to_string()})
+        );
+        let mut plain = serde_json::Map::new();
+        merge_output_metadata(
+            &mut plain,
+            as_map(serde_json::json!({"pbr_map": "albedo"})),
+            Some(&albedo),
+        );
+        assert!(
+            !plain.contains_key("albedo_asset_id"),
+            "an albedo links to nothing"
+        );
     }
 
     #[test]

@@ -184,7 +184,7 @@ fn lerp(a: f64, b: f64, t: f64) -> f64 {
 }
 
 /// A 32-bit avalanche mixer (the `lowbias32` finaliser).
-fn mix(mut value: u32) -> u32 {
+pub(super) fn mix(mut value: u32) -> u32 {
     value ^= value >> 16;
     value = value.wrapping_mul(0x7feb_352d);
     value ^= value >> 15;

@@ -27,6 +27,7 @@ pub(super) enum Material {
     Snow,
     Dirt,
     Brick,
+    Marble,
     /// Neutral grey, used when no word is recognised.
     Default,
 }
@@ -100,6 +101,8 @@ const VOCABULARY: &[(&str, Material)] = &[
     ("soil", Material::Dirt),
     ("earth", Material::Dirt),
     ("brick", Material::Brick),
+    ("marble", Material::Marble),
+    ("marbled", Material::Marble),
 ];
 
 /// The material named by the first recognised word of `prompt`
@@ -146,6 +149,7 @@ impl Material {
             Self::Snow => (SNOW, 4, 0.45, Smooth, 0.8, 0),
             Self::Dirt => (DIRT, 6, 0.55, Smooth, 1.0, 0),
             Self::Brick => (BRICK, 5, 0.5, Smooth, 1.0, 0),
+            Self::Marble => (MARBLE, 5, 0.5, Smooth, 1.0, 0),
             Self::Default => (NEUTRAL, 5, 0.5, Smooth, 1.0, 0),
         };
         Look {
@@ -228,6 +232,12 @@ const BRICK: Gradient = &[
     (0.75, [170, 76, 50]),
     (1.0, [196, 112, 82]),
 ];
+const MARBLE: Gradient = &[
+    (0.0, [92, 96, 104]),
+    (0.3, [188, 190, 194]),
+    (0.7, [232, 230, 226]),
+    (1.0, [248, 247, 244]),
+];
 const NEUTRAL: Gradient = &[
     (0.0, [48, 48, 48]),
     (0.5, [128, 128, 128]),
@@ -283,6 +293,7 @@ mod tests {
             Material::Snow,
             Material::Dirt,
             Material::Brick,
+            Material::Marble,
             Material::Default,
         ] {
             let look = material.look();

@@ -1,16 +1,21 @@
-//! Seamless (tileable) procedural textures.
+//! Seamless (tileable) procedural textures and their PBR maps.
 //!
-//! A texture is fractal periodic noise mapped through a colour gradient picked
-//! from the prompt's words. The noise lattice wraps with an integer period per
-//! axis and the pixel grid covers exactly one period, so the last column is
-//! followed seamlessly by the first (likewise for rows).
+//! A texture is a seamless height field (a [`Pattern`] picked from the
+//! prompt's words: noise, ridged noise, voronoi cells, bricks, wood grain,
+//! marble) mapped through a colour gradient picked from the prompt's
+//! material words. Noise lattices wrap with an integer period per axis and
+//! the pixel grid covers exactly one period, so the last column is followed
+//! seamlessly by the first (likewise for rows). The same height field gives
+//! the PBR set's normal and roughness maps, which tile the same way.
 
 use std::io::Cursor;
 
-use image::{ImageError, ImageFormat, RgbImage};
+use image::{GrayImage, ImageError, ImageFormat, RgbImage};
 
-use super::noise::{FbmStyle, Period, PeriodicNoise};
+use super::noise::{FbmStyle, Period};
 use super::palette::{self, Gradient, Look, Rgb};
+use super::pattern::PatternSampler;
+pub use super::pattern::{PATTERNS, Pattern};
 
 /// Lattice cells across the shorter side at the coarsest octave; the longer
 /// side gets proportionally more so features stay roughly square.
@@ -23,11 +28,16 @@ const MIN_CELL_PIXELS: f64 = 2.0;
 /// Entries in the precomputed value-to-colour table.
 const RAMP_SIZE: usize = 1024;
 
+/// How steep the normal map makes the height field: the height range (0–1)
+/// spans this many pixels of depth per tile side of 256 pixels.
+const NORMAL_STRENGTH: f32 = 6.0;
+
 /// Parameters of one texture.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextureParams {
     /// Free text; its first recognised material word ("moss", "lava", ...)
-    /// picks the palette and noise character.
+    /// picks the palette and its first pattern word ("bricks", "marble")
+    /// the pattern.
     pub prompt: String,
     /// Seed of the noise; equal parameters always give identical pixels.
     pub seed: u32,
@@ -41,14 +51,70 @@ pub struct TextureParams {
 ///
 /// Deterministic: the same parameters always produce the same pixels.
 pub fn render(params: &TextureParams) -> RgbImage {
+    colorize(params, &height_field(params))
+}
+
+/// The normalised (0–1) seamless height field behind a texture, row-major.
+pub fn height_field(params: &TextureParams) -> Vec<f32> {
     let look = palette::material_for_prompt(&params.prompt).look();
-    let field = noise_field(params.seed, params.width, params.height, &look.fbm);
+    let pattern = Pattern::from_prompt(&params.prompt);
+    pattern_field(pattern, params.seed, params.width, params.height, &look.fbm)
+}
+
+/// Colours a height field with the prompt's material gradient.
+pub fn colorize(params: &TextureParams, field: &[f32]) -> RgbImage {
+    let mut look = palette::material_for_prompt(&params.prompt).look();
+    if matches!(
+        Pattern::from_prompt(&params.prompt),
+        Pattern::WoodGrain | Pattern::Marble
+    ) {
+        // These patterns draw their own bands; folding the tone again would
+        // multiply them into stripes a pixel or two wide.
+        look.bands = 0;
+    }
     let ramp = ColorRamp::new(&look);
     let mut image = RgbImage::new(params.width, params.height);
-    for (pixel, &value) in image.pixels_mut().zip(&field) {
+    for (pixel, &value) in image.pixels_mut().zip(field) {
         *pixel = image::Rgb(ramp.color(value));
     }
     image
+}
+
+/// A tangent-space normal map (OpenGL convention, +Y up, as glTF expects)
+/// from the height field's slopes; neighbours wrap around the edges so the
+/// map tiles like the texture.
+pub fn normal_map(field: &[f32], width: u32, height: u32) -> RgbImage {
+    let (w, h) = (width as usize, height as usize);
+    let at = |x: usize, y: usize| field.get(y * w + x).copied().unwrap_or(0.5);
+    let scale = NORMAL_STRENGTH * width.min(height).max(1) as f32 / 256.0;
+    RgbImage::from_fn(width, height, |x, y| {
+        let (x, y) = (x as usize, y as usize);
+        let (left, right) = ((x + w - 1) % w, (x + 1) % w);
+        let (up, down) = ((y + h - 1) % h, (y + 1) % h);
+        let dx = (at(right, y) - at(left, y)) * scale;
+        // Image rows grow downwards; the normal map's +Y points up.
+        let dy = (at(x, up) - at(x, down)) * scale;
+        let length = (dx * dx + dy * dy + 1.0).sqrt();
+        let encode = |c: f32| ((c / length * 0.5 + 0.5) * 255.0).round() as u8;
+        image::Rgb([encode(-dx), encode(-dy), encode(1.0)])
+    })
+}
+
+/// A roughness map: raised parts are worn smoother, hollows stay rough.
+pub fn roughness_map(field: &[f32], width: u32, height: u32) -> GrayImage {
+    let mut image = GrayImage::new(width, height);
+    for (pixel, &value) in image.pixels_mut().zip(field) {
+        let roughness = 0.95 - 0.55 * value.clamp(0.0, 1.0);
+        *pixel = image::Luma([(roughness * 255.0).round() as u8]);
+    }
+    image
+}
+
+/// Encodes a grey image as PNG bytes.
+pub fn encode_gray_png(img: &GrayImage) -> Result<Vec<u8>, ImageError> {
+    let mut bytes = Vec::new();
+    img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)?;
+    Ok(bytes)
 }
 
 /// Encodes as PNG bytes.
@@ -58,18 +124,24 @@ pub fn encode_png(img: &RgbImage) -> Result<Vec<u8>, ImageError> {
     Ok(bytes)
 }
 
-/// Row-major fBm values for every pixel, normalised to `[0, 1]`.
-fn noise_field(seed: u32, width: u32, height: u32, style: &FbmStyle) -> Vec<f32> {
-    let noise = PeriodicNoise::new(seed);
+/// Row-major pattern values for every pixel, normalised to `[0, 1]`.
+fn pattern_field(
+    pattern: Pattern,
+    seed: u32,
+    width: u32,
+    height: u32,
+    style: &FbmStyle,
+) -> Vec<f32> {
     let base = base_period(width, height);
-    let octaves = usable_octaves(style.octaves, base, width, height);
+    let octaves = usable_octaves(style.octaves.max(6), base, width, height);
+    let sampler = PatternSampler::new(pattern, seed, base, octaves, *style);
     let mut field = Vec::with_capacity(width as usize * height as usize);
     for y in 0..height {
         // `y / height` spans one tile: y == height would land on 1.0 ≡ 0.0.
         let fy = f64::from(y) / f64::from(height);
         for x in 0..width {
             let fx = f64::from(x) / f64::from(width);
-            field.push(noise.fbm(fx, fy, base, style, octaves) as f32);
+            field.push(sampler.sample(fx, fy) as f32);
         }
     }
     stretch_to_unit_range(&mut field);
@@ -319,6 +391,91 @@ mod tests {
             "snow",
         ];
         assert_tiles_for(&prompts, 256, 256);
+    }
+
+    #[test]
+    fn every_pattern_tiles_seamlessly() {
+        let prompts = [
+            "ridged rock",
+            "voronoi cells",
+            "dragon scales",
+            "red bricks",
+            "stone tiles",
+            "oak wood grain",
+            "white marble",
+        ];
+        for prompt in prompts {
+            for seed in 1..=3 {
+                let img = render(&params(prompt, seed, 256, 256));
+                assert_seam_is_ordinary(&img, &format!("{prompt:?} seed {seed}"));
+            }
+        }
+    }
+
+    /// The tiling seam must look like any pair of neighbouring lines: no
+    /// larger than the largest step inside the image. (Patterns with sharp
+    /// directional features, like cell borders, vary too much from line to
+    /// line for the mean-based test above.)
+    fn assert_seam_is_ordinary(img: &RgbImage, label: &str) {
+        for lines in [Lines::Columns, Lines::Rows] {
+            let count = lines.count(img);
+            let largest = (0..count - 1)
+                .map(|i| line_difference(img, lines, i, i + 1))
+                .fold(0.0, f64::max);
+            let seam = line_difference(img, lines, count - 1, 0);
+            assert!(
+                seam <= largest,
+                "{label} {lines:?}: seam {seam} vs largest step {largest}"
+            );
+        }
+    }
+
+    #[test]
+    fn patterns_look_different_from_each_other() {
+        let fields: Vec<Vec<f32>> = ["noise", "ridged", "voronoi", "bricks", "wood", "marble"]
+            .iter()
+            .map(|word| height_field(&params(word, 4, 64, 64)))
+            .collect();
+        for (i, a) in fields.iter().enumerate() {
+            for b in &fields[i + 1..] {
+                let mean_difference =
+                    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+                assert!(mean_difference > 0.05, "{mean_difference}");
+            }
+        }
+    }
+
+    #[test]
+    fn normal_and_roughness_maps_tile_and_follow_the_height() {
+        // Smooth noise: the seam statistic needs features that do not line up.
+        let field = height_field(&params("mossy", 2, 128, 128));
+        assert_seam_is_ordinary(&normal_map(&field, 128, 128), "normal map");
+        let field = height_field(&params("stone bricks", 2, 128, 128));
+        let normals = normal_map(&field, 128, 128);
+        // A flat field points straight up: (128, 128, 255).
+        let flat = normal_map(&[0.5; 16], 4, 4);
+        assert!(flat.pixels().all(|px| px.0 == [128, 128, 255]), "{flat:?}");
+        // Every normal is unit length after decoding.
+        for px in normals.pixels() {
+            let n = px.0.map(|c| f32::from(c) / 255.0 * 2.0 - 1.0);
+            let length = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+            assert!((length - 1.0).abs() < 0.02, "{n:?}");
+        }
+        let rough = roughness_map(&field, 128, 128);
+        let (high, low) =
+            field
+                .iter()
+                .zip(rough.pixels())
+                .fold((0u8, 255u8), |(hi, lo), (&h, px)| {
+                    if h > 0.9 {
+                        (hi, lo.min(px[0]))
+                    } else if h < 0.1 {
+                        (hi.max(px[0]), lo)
+                    } else {
+                        (hi, lo)
+                    }
+                });
+        assert!(high > low, "hollows {high} rougher than peaks {low}");
     }
 
     /// Only smoother materials here: 77 rows hold few features, so for the

@@ -2,16 +2,53 @@
 
 use async_trait::async_trait;
 use gaia_core::{
-    Asset, AssetFilter, AssetId, AssetStore, DeletedAsset, Error, JobId, Page, PageRequest, Result,
+    Asset, AssetFilter, AssetId, AssetSource, AssetStore, ClientId, DeletedAsset, Error,
+    InsertedAsset, JobId, Lineage, Page, PageRequest, Result, StoredEmbedding, UsageRecord,
+    UsageSummary,
 };
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::rows::{asset_columns, asset_from_row, to_json, to_sql_integer};
+use super::rows::{
+    asset_columns, asset_columns_of, asset_from_row, client_id, to_json, to_sql_integer,
+};
 use super::{Conditions, SqliteStore, into_page, parse_cursor, sequenced};
 
 const INSERT_ASSET: &str = "INSERT INTO assets (id, client_id, campaign_id, type, name, mime, \
      size_bytes, sha256, source, cost_micros, tags, metadata, media, job_id, output_index, \
-     created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     created_at, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// The client's earliest uploaded asset with these bytes.
+const FIND_UPLOADED: &str = concat!(
+    "SELECT ",
+    asset_columns!(),
+    " FROM assets WHERE client_id = ? AND sha256 = ? ",
+    "AND json_extract(source, '$.kind') = 'uploaded' ORDER BY seq LIMIT 1"
+);
+
+/// Ancestors by walking `parent_id` up, nearest first (depth-bounded
+/// against a cycle that a hand-edited database could hold).
+const ANCESTORS: &str = concat!(
+    "WITH RECURSIVE up (id, parent_id, depth) AS (",
+    "SELECT id, parent_id, 0 FROM assets WHERE id = ?1 ",
+    "UNION ALL SELECT a.id, a.parent_id, up.depth + 1 FROM assets a ",
+    "JOIN up ON a.id = up.parent_id WHERE up.depth < 64) ",
+    "SELECT ",
+    asset_columns_of!("assets"),
+    " FROM up JOIN assets ON assets.id = up.id WHERE up.depth > 0 ORDER BY up.depth"
+);
+
+/// Descendants by walking the `assets_by_parent` index down, nearest
+/// generation first, then oldest first.
+const DESCENDANTS: &str = concat!(
+    "WITH RECURSIVE down (id, depth) AS (",
+    "SELECT ?1, 0 ",
+    "UNION ALL SELECT a.id, down.depth + 1 FROM assets a ",
+    "JOIN down ON a.parent_id = down.id WHERE down.depth < 64) ",
+    "SELECT ",
+    asset_columns_of!("assets"),
+    " FROM down JOIN assets ON assets.id = down.id WHERE down.depth > 0 ",
+    "ORDER BY down.depth, assets.seq"
+);
 
 /// Inserts an asset row; `output` is the job that generated it and the
 /// output's position, unique per job.
@@ -41,10 +78,18 @@ pub(super) async fn insert_asset(
         .bind(output.map(|(job_id, _)| job_id.to_string()))
         .bind(output_index)
         .bind(asset.created_at.millis())
+        .bind(parent_of(asset).map(|id| id.to_string()))
         .execute(conn)
         .await
         .map_err(|e| insert_error(asset, output, e))?;
     Ok(())
+}
+
+fn parent_of(asset: &Asset) -> Option<AssetId> {
+    match &asset.source {
+        AssetSource::Derived { parent_id, .. } => Some(*parent_id),
+        _ => None,
+    }
 }
 
 /// A unique violation is a `conflict`: the asset id is taken, or the job
@@ -125,15 +170,16 @@ impl AssetStore for SqliteStore {
     async fn delete_asset(&self, id: AssetId) -> Result<Option<DeletedAsset>> {
         let action = format!("delete asset {id}");
         let mut tx = self.begin_write(&action).await?;
-        let sha256: Option<String> =
-            sqlx::query_scalar("DELETE FROM assets WHERE id = ? RETURNING sha256")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(self.failed(&action))?;
-        let Some(sha256) = sha256 else {
+        let row = sqlx::query("DELETE FROM assets WHERE id = ? RETURNING sha256, client_id")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(self.failed(&action))?;
+        let Some(row) = row else {
             return Ok(None);
         };
+        let sha256: String = super::rows::get(&row, "sha256")?;
+        let owner = client_id(&row, "client_id")?;
         let shared: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM assets WHERE sha256 = ?)")
                 .bind(&sha256)
@@ -142,8 +188,81 @@ impl AssetStore for SqliteStore {
                 .map_err(self.failed(&action))?;
         self.commit(tx, &action).await?;
         Ok(Some(DeletedAsset {
+            client_id: owner,
             sha256,
             orphaned: !shared,
         }))
+    }
+
+    async fn insert_uploaded_asset(&self, asset: &Asset, dedup: bool) -> Result<InsertedAsset> {
+        let action = format!("import asset {}", asset.id);
+        let mut tx = self.begin_write(&action).await?;
+        if dedup {
+            let row = sqlx::query(FIND_UPLOADED)
+                .bind(asset.client_id.as_str())
+                .bind(&asset.sha256)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(self.failed(&action))?;
+            if let Some(row) = row {
+                return Ok(InsertedAsset {
+                    asset: asset_from_row(&row)?,
+                    existing: true,
+                });
+            }
+        }
+        insert_asset(&mut tx, asset, None).await?;
+        self.commit(tx, &action).await?;
+        Ok(InsertedAsset {
+            asset: asset.clone(),
+            existing: false,
+        })
+    }
+
+    async fn lineage(&self, id: AssetId) -> Result<Option<Lineage>> {
+        let Some(asset) = self.asset(id).await? else {
+            return Ok(None);
+        };
+        let action = format!("read the lineage of asset {id}");
+        let mut family = Vec::with_capacity(2);
+        for query in [ANCESTORS, DESCENDANTS] {
+            let rows = sqlx::query(query)
+                .bind(id.to_string())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(self.failed(&action))?;
+            family.push(
+                rows.iter()
+                    .map(asset_from_row)
+                    .collect::<Result<Vec<_>>>()?,
+            );
+        }
+        let descendants = family.pop().unwrap_or_default();
+        let ancestors = family.pop().unwrap_or_default();
+        Ok(Some(Lineage {
+            asset,
+            ancestors,
+            descendants,
+        }))
+    }
+
+    async fn put_embeddings(&self, model: &str, embeddings: &[(AssetId, Vec<f32>)]) -> Result<()> {
+        self.write_embeddings(model, embeddings).await
+    }
+
+    async fn client_embeddings(
+        &self,
+        client_id: &ClientId,
+        model: &str,
+    ) -> Result<Vec<StoredEmbedding>> {
+        self.read_embeddings(client_id, model).await
+    }
+
+    async fn record_usage(&self, records: &[UsageRecord]) -> Result<()> {
+        self.write_usage(records).await
+    }
+
+    async fn usage_summary(&self, id: AssetId) -> Result<UsageSummary> {
+        self.summarize_usage(id).await
     }
 }

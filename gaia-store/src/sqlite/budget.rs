@@ -22,6 +22,11 @@ pub(super) async fn check_budgets(
     amount: Money,
     now: Timestamp,
 ) -> Result<()> {
+    // Reserving nothing (free and derived work) cannot overspend, even when
+    // the client is already at its limit.
+    if amount.micros() <= 0 {
+        return Ok(());
+    }
     for budget in budgets_over(conn, job).await? {
         let spent = spent_since(conn, &budget, budget.period.start(now)).await?;
         let reserved = reserved_by_others(conn, &budget, job.job_id).await?;

@@ -54,6 +54,7 @@ impl CostStore for SqliteStore {
         Ok(CostReport {
             total_micros,
             entries,
+            saved_micros: self.sum_savings(query).await?,
             groups,
         })
     }

@@ -52,7 +52,7 @@ const NEXT_DUE: &str =
 const COMPLETE_JOB: &str = concat!(
     "UPDATE jobs SET status = 'succeeded', progress = 100, asset_ids = ?1, reused_from = ?2, ",
     "error = NULL, cost_micros = cost_micros + ?3, reserved_micros = 0, finished_at = ?4, ",
-    "worker = NULL, lease_until = NULL ",
+    "worker = NULL, lease_until = NULL, reused = ?7 ",
     "WHERE id = ?5 AND status = 'running' AND worker = ?6 RETURNING ",
     job_columns!()
 );
@@ -168,14 +168,18 @@ impl JobStore for SqliteStore {
     ) -> Result<Option<()>> {
         let action = format!("start an attempt of job {job_id}");
         let mut tx = self.begin_write(&action).await?;
+        // Reserve optimistically in the statement that records the attempt;
+        // the budget check below runs in the same transaction and takes the
+        // reservation back when it does not fit.
         let held: Option<(String, Option<String>)> = sqlx::query_as(
             "UPDATE jobs SET provider = ?, model = ?, estimated_cost_micros = ?, \
-             reserved_micros = 0 WHERE id = ? AND status = 'running' AND worker = ? \
+             reserved_micros = ? WHERE id = ? AND status = 'running' AND worker = ? \
              RETURNING client_id, campaign_id",
         )
         .bind(&attempt.provider)
         .bind(&attempt.model)
         .bind(attempt.estimate.micros())
+        .bind(attempt.reserve.micros())
         .bind(job_id.to_string())
         .bind(worker)
         .fetch_optional(&mut *tx)
@@ -193,19 +197,18 @@ impl JobStore for SqliteStore {
         match check_budgets(&mut tx, &reserver, attempt.reserve, attempt.now).await {
             Ok(()) => {}
             // Commit the refused attempt: its provider and model are recorded
-            // and any reservation of an earlier attempt is gone.
+            // and it holds no reservation.
             Err(refused @ Error::BudgetExceeded(_)) => {
+                sqlx::query("UPDATE jobs SET reserved_micros = 0 WHERE id = ?")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.failed(&action))?;
                 self.commit(tx, &action).await?;
                 return Err(refused);
             }
             Err(other) => return Err(other),
         }
-        sqlx::query("UPDATE jobs SET reserved_micros = ? WHERE id = ?")
-            .bind(attempt.reserve.micros())
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.failed(&action))?;
         self.commit(tx, &action).await?;
         Ok(Some(()))
     }
@@ -290,6 +293,7 @@ impl JobStore for SqliteStore {
             .bind(completion.at.millis())
             .bind(job_id.to_string())
             .bind(worker)
+            .bind(!completion.reused_assets.is_empty())
             .fetch_optional(&mut *tx)
             .await
             .map_err(self.failed(&action))?;
@@ -299,8 +303,9 @@ impl JobStore for SqliteStore {
         for (index, asset) in completion.assets.iter().enumerate() {
             insert_asset(&mut tx, asset, Some((job_id, index))).await?;
         }
-        insert_optional_cost(&mut tx, completion.cost.as_ref()).await?;
         let job = job_from_row(&row)?;
+        insert_reuses(&mut tx, &job, &completion).await?;
+        insert_optional_cost(&mut tx, completion.cost.as_ref()).await?;
         self.commit(tx, &action).await?;
         Ok(Some(job))
     }
@@ -534,6 +539,36 @@ impl JobStore for SqliteStore {
             .map_err(self.failed("look for a reusable job"))?;
         row.as_ref().map(job_from_row).transpose()
     }
+}
+
+/// Records a `reuse` use of each reused asset by the job's client, the
+/// saving split over them so that the parts add up exactly. An asset
+/// deleted meanwhile gets no row (the `SELECT … FROM assets` finds nothing).
+async fn insert_reuses(
+    conn: &mut SqliteConnection,
+    job: &Job,
+    completion: &Completion,
+) -> Result<()> {
+    let count = i64::try_from(completion.reused_assets.len()).unwrap_or(i64::MAX);
+    let saved = completion.saved_micros.micros();
+    for (index, asset_id) in completion.reused_assets.iter().enumerate() {
+        let index = i64::try_from(index).unwrap_or(i64::MAX);
+        let share = saved / count + i64::from(index < saved % count);
+        sqlx::query(
+            "INSERT INTO usage (asset_id, client_id, campaign_id, kind, job_id, saved_micros, at) \
+             SELECT id, ?, ?, 'reuse', ?, ?, ? FROM assets WHERE id = ?",
+        )
+        .bind(job.request.client_id.as_str())
+        .bind(job.request.campaign_id.as_deref())
+        .bind(job.id.to_string())
+        .bind(share)
+        .bind(completion.at.millis())
+        .bind(asset_id.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| Error::storage(format!("cannot record the reuse of asset {asset_id}"), e))?;
+    }
+    Ok(())
 }
 
 impl SqliteStore {

@@ -14,7 +14,7 @@ use sqlx::{Decode, Row, Sqlite, Type};
 macro_rules! job_columns {
     () => {
         "id, status, progress, attempts, max_attempts, request, provider, model, asset_ids, \
-         estimated_cost_micros, cost_micros, error, reused_from, created_at, started_at, \
+         estimated_cost_micros, cost_micros, error, reused, reused_from, created_at, started_at, \
          finished_at"
     };
 }
@@ -37,7 +37,41 @@ macro_rules! asset_columns {
     };
 }
 
-pub(super) use {asset_columns, claimed_job_columns, job_columns};
+/// The columns [`asset_from_row`] reads, qualified by a table name (for joins).
+macro_rules! asset_columns_of {
+    ($table:literal) => {
+        concat!(
+            $table,
+            ".id, ",
+            $table,
+            ".client_id, ",
+            $table,
+            ".campaign_id, ",
+            $table,
+            ".name, ",
+            $table,
+            ".mime, ",
+            $table,
+            ".size_bytes, ",
+            $table,
+            ".sha256, ",
+            $table,
+            ".source, ",
+            $table,
+            ".cost_micros, ",
+            $table,
+            ".tags, ",
+            $table,
+            ".metadata, ",
+            $table,
+            ".media, ",
+            $table,
+            ".created_at"
+        )
+    };
+}
+
+pub(super) use {asset_columns, asset_columns_of, claimed_job_columns, job_columns};
 
 /// A column holding something this version cannot read (a bug or a newer writer).
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +107,7 @@ pub(super) fn job_from_row(row: &SqliteRow) -> Result<Job> {
             .map(Money::from_micros),
         cost_micros: money(row, "cost_micros")?,
         error: optional_json(row, "error")?,
+        reused: get(row, "reused")?,
         reused_from: optional_job_id(row, "reused_from")?,
         created_at: timestamp(row, "created_at")?,
         started_at: optional_timestamp(row, "started_at")?,
@@ -165,15 +200,15 @@ fn integer<T: TryFrom<i64>>(row: &SqliteRow, column: &str) -> Result<T> {
     T::try_from(value).map_err(|_| corrupt(column, format!("{value} is out of range")))
 }
 
-fn money(row: &SqliteRow, column: &str) -> Result<Money> {
+pub(super) fn money(row: &SqliteRow, column: &str) -> Result<Money> {
     get(row, column).map(Money::from_micros)
 }
 
-fn timestamp(row: &SqliteRow, column: &str) -> Result<Timestamp> {
+pub(super) fn timestamp(row: &SqliteRow, column: &str) -> Result<Timestamp> {
     get(row, column).map(Timestamp::from_millis)
 }
 
-fn optional_timestamp(row: &SqliteRow, column: &str) -> Result<Option<Timestamp>> {
+pub(super) fn optional_timestamp(row: &SqliteRow, column: &str) -> Result<Option<Timestamp>> {
     Ok(get::<Option<i64>>(row, column)?.map(Timestamp::from_millis))
 }
 
@@ -201,7 +236,7 @@ fn progress(row: &SqliteRow) -> Result<Progress> {
     integer::<u32>(row, "progress").map(Progress::percent)
 }
 
-fn client_id(row: &SqliteRow, column: &str) -> Result<ClientId> {
+pub(super) fn client_id(row: &SqliteRow, column: &str) -> Result<ClientId> {
     let text: String = get(row, column)?;
     ClientId::new(text).map_err(|e| corrupt(column, e.to_string()))
 }

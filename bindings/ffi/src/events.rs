@@ -1,0 +1,282 @@
+//! Event subscriptions: a callback (a core `EventSink` feeding one dispatch
+//! thread) or a queue the host drains with `gaia_poll_event`.
+
+use std::collections::VecDeque;
+use std::ffi::{CString, c_char, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{JoinHandle, ThreadId};
+
+use futures::{FutureExt, StreamExt};
+use gaia::{Engine, Event, EventSink, EventStream};
+
+use crate::engine::{GaiaEngine, handle};
+use crate::{
+    GAIA_EMPTY, GAIA_OK, GaiaError, UserData, call, call_status, null_argument, out_arg, to_json,
+    write_string,
+};
+
+/// Called with each event's JSON (borrowed for the call only), in `seq`
+/// order, from the subscription's own engine thread.
+pub type GaiaEventCallback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, event_json: *const c_char)>;
+
+/// A subscription to an engine's events. Opaque; freed with
+/// `gaia_subscription_free`, which stops it.
+pub struct GaiaSubscription {
+    engine: Engine,
+    kind: Kind,
+}
+
+enum Kind {
+    Callback {
+        sink: Arc<dyn EventSink>,
+        dispatch: Arc<Dispatch>,
+        thread: Option<JoinHandle<()>>,
+    },
+    Queue(Mutex<EventStream>),
+}
+
+/// Events waiting for the dispatch thread, and whether a callback is running.
+struct Dispatch {
+    state: Mutex<DispatchState>,
+    changed: Condvar,
+}
+
+struct DispatchState {
+    queue: VecDeque<CString>,
+    closed: bool,
+    /// Callbacks running now (0 or 1: one dispatch thread).
+    running: usize,
+    thread: Option<ThreadId>,
+}
+
+impl Dispatch {
+    fn lock(&self) -> MutexGuard<'_, DispatchState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, DispatchState>) -> MutexGuard<'a, DispatchState> {
+        self.changed
+            .wait(guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The dispatch thread: hands queued events to the host's callback,
+    /// outside the engine's event lock, until the subscription is freed.
+    fn run(&self, callback: unsafe extern "C" fn(*mut c_void, *const c_char), user_data: UserData) {
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return;
+            }
+            let Some(event) = state.queue.pop_front() else {
+                state = self.wait(state);
+                continue;
+            };
+            state.running += 1;
+            drop(state);
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: the host registered `callback` with this signature
+                // and keeps `user_data` valid until the subscription is freed;
+                // the string outlives the call.
+                unsafe { callback(user_data.0, event.as_ptr()) }
+            }));
+            state = self.lock();
+            state.running -= 1;
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// The core sink: serializes each event and queues it; never blocks.
+struct CallbackSink {
+    dispatch: Arc<Dispatch>,
+}
+
+impl EventSink for CallbackSink {
+    fn publish(&self, event: &Event) {
+        let Ok(json) = to_json(event).and_then(|json| {
+            CString::new(json).map_err(|_| gaia::Error::Internal("event contains NUL".into()))
+        }) else {
+            return;
+        };
+        let mut state = self.dispatch.lock();
+        if !state.closed {
+            state.queue.push_back(json);
+            self.dispatch.changed.notify_all();
+        }
+    }
+}
+
+/// Subscribes `callback(user_data, event_json)` to every event from now on.
+/// It runs on one engine thread per subscription, in `seq` order, and may
+/// call back into the library (even `gaia_subscription_free` on itself).
+///
+/// # Safety
+/// `engine` a live handle; `out_subscription` points to a writable
+/// `GaiaSubscription *`; `user_data` stays valid until
+/// `gaia_subscription_free` returned; `out_error` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gaia_subscribe(
+    engine: *const GaiaEngine,
+    callback: GaiaEventCallback,
+    user_data: *mut c_void,
+    out_subscription: *mut *mut GaiaSubscription,
+    out_error: *mut *mut GaiaError,
+) -> i32 {
+    call(out_error, || {
+        // SAFETY: contracts documented above.
+        let engine = unsafe { handle(engine)? }.engine()?;
+        // SAFETY: as above.
+        unsafe { out_arg(out_subscription, "out_subscription")? };
+        let callback = callback.ok_or_else(|| null_argument("callback"))?;
+        let dispatch = Arc::new(Dispatch {
+            state: Mutex::new(DispatchState {
+                queue: VecDeque::new(),
+                closed: false,
+                running: 0,
+                thread: None,
+            }),
+            changed: Condvar::new(),
+        });
+        let user_data = UserData(user_data);
+        let runner = dispatch.clone();
+        let thread = std::thread::Builder::new()
+            .name("gaia-events".into())
+            .spawn(move || runner.run(callback, user_data))
+            .map_err(|e| gaia::Error::Internal(format!("starting the event thread: {e}")))?;
+        dispatch.lock().thread = Some(thread.thread().id());
+        let sink = engine.add_event_sink(Arc::new(CallbackSink {
+            dispatch: dispatch.clone(),
+        }));
+        let subscription = Box::new(GaiaSubscription {
+            engine,
+            kind: Kind::Callback {
+                sink,
+                dispatch,
+                thread: Some(thread),
+            },
+        });
+        // SAFETY: checked by `out_arg`; released by `gaia_subscription_free`.
+        unsafe { *out_subscription = Box::into_raw(subscription) };
+        Ok(())
+    })
+}
+
+/// Subscribes a queue to every event from now on, drained with
+/// `gaia_poll_event` on whatever thread the host likes (a game's main loop).
+/// A queue that falls thousands of events behind receives one
+/// `events_lost` event saying how many it missed.
+///
+/// # Safety
+/// As `gaia_subscribe`, without the callback.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gaia_subscribe_queue(
+    engine: *const GaiaEngine,
+    out_subscription: *mut *mut GaiaSubscription,
+    out_error: *mut *mut GaiaError,
+) -> i32 {
+    call(out_error, || {
+        // SAFETY: contracts documented above.
+        let engine = unsafe { handle(engine)? }.engine()?;
+        // SAFETY: as above.
+        unsafe { out_arg(out_subscription, "out_subscription")? };
+        let stream = engine.events();
+        let subscription = Box::new(GaiaSubscription {
+            engine,
+            kind: Kind::Queue(Mutex::new(stream)),
+        });
+        // SAFETY: checked by `out_arg`; released by `gaia_subscription_free`.
+        unsafe { *out_subscription = Box::into_raw(subscription) };
+        Ok(())
+    })
+}
+
+/// Takes the next waiting event of a queue subscription without blocking:
+/// `GAIA_OK` with its JSON in `*out_event_json` (free with
+/// `gaia_string_free`), or `GAIA_EMPTY` when nothing is waiting.
+///
+/// # Safety
+/// `subscription` a live queue subscription; `out_event_json` points to a
+/// writable `char *`; `out_error` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gaia_poll_event(
+    subscription: *mut GaiaSubscription,
+    out_event_json: *mut *mut c_char,
+    out_error: *mut *mut GaiaError,
+) -> i32 {
+    call_status(out_error, || {
+        // SAFETY: NULL or a live subscription by the caller's contract.
+        let subscription =
+            unsafe { subscription.as_ref() }.ok_or_else(|| null_argument("subscription"))?;
+        // SAFETY: as above.
+        unsafe { out_arg(out_event_json, "out_event_json")? };
+        let Kind::Queue(stream) = &subscription.kind else {
+            return Err(gaia::Error::invalid(
+                "subscription",
+                "a callback subscription cannot be polled (use gaia_subscribe_queue)",
+            ));
+        };
+        let mut stream = stream
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match stream.next().now_or_never() {
+            Some(Some(event)) => {
+                // SAFETY: checked by `out_arg`.
+                unsafe { write_string(out_event_json, to_json(&event)?)? };
+                Ok(GAIA_OK)
+            }
+            Some(None) | None => Ok(GAIA_EMPTY),
+        }
+    })
+}
+
+/// Stops a subscription and frees it. For a callback subscription it returns
+/// only after a running callback has finished, so no callback reaches
+/// `user_data` afterwards; called from inside its own callback it does not
+/// wait (and does not deadlock): that callback is the last. NULL is ignored.
+///
+/// # Safety
+/// `subscription` is NULL or a subscription from this library, not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gaia_subscription_free(subscription: *mut GaiaSubscription) {
+    if subscription.is_null() {
+        return;
+    }
+    // SAFETY: made by `Box::into_raw` in `gaia_subscribe*`, freed once.
+    let subscription = unsafe { Box::from_raw(subscription) };
+    let _ = catch_unwind(AssertUnwindSafe(move || stop(*subscription)));
+}
+
+fn stop(subscription: GaiaSubscription) {
+    let GaiaSubscription { engine, kind } = subscription;
+    let Kind::Callback {
+        sink,
+        dispatch,
+        thread,
+    } = kind
+    else {
+        return;
+    };
+    // After this no `publish` reaches the sink (removal takes the bus lock).
+    engine.remove_event_sink(&sink);
+    let mut state = dispatch.lock();
+    state.closed = true;
+    state.queue.clear();
+    dispatch.changed.notify_all();
+    if state.thread == Some(std::thread::current().id()) {
+        // Freed from inside the callback: the dispatch thread ends when the
+        // callback returns; waiting here would wait for ourselves.
+        return;
+    }
+    while state.running > 0 {
+        state = dispatch.wait(state);
+    }
+    drop(state);
+    if let Some(thread) = thread {
+        let _ = thread.join();
+    }
+}

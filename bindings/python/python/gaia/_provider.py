@@ -1,0 +1,118 @@
+"""Custom providers written in Python.
+
+A provider is any object with ``name``, ``models`` and ``generate(call, cx)``
+(a plain or an ``async def``), optionally ``remote`` (default ``True``) and
+``estimate(model, spec)``. ``generate`` returns ``bytes``, a list of
+``bytes``, or a :class:`Output` with a reported cost. The engine verifies the
+bytes, stores them and runs the job like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model a Python provider offers: ``kind`` is image, audio, video, model or document;
+    ``price_micros`` is the price of one output (0: free)."""
+
+    id: str
+    kind: str
+    price_micros: int = 0
+    description: str = ""
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The form the engine reads."""
+        return {"id": self.id, "kind": self.kind, "price_micros": self.price_micros, "description": self.description}
+
+
+@dataclass(frozen=True)
+class Output:
+    """What ``generate`` may return: the outputs' bytes and what the call cost."""
+
+    outputs: Sequence[bytes]
+    cost_micros: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call to a Python provider: the job, the attempt, the model and the spec (a wire dict)."""
+
+    job_id: str
+    attempt: int
+    model: str
+    spec: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``image``, ``audio``, ``model`` or ``video``."""
+        return str(self.spec["kind"])
+
+    @property
+    def prompt(self) -> str:
+        """The prompt."""
+        return str(self.spec["prompt"])
+
+    @property
+    def seed(self) -> Optional[int]:
+        """The seed, if any."""
+        return self.spec.get("seed")
+
+    @property
+    def count(self) -> int:
+        """How many outputs to make."""
+        return int(self.spec.get("count") or 1)
+
+
+def _model_dict(model: Union[Model, Mapping[str, Any]]) -> Dict[str, Any]:
+    return model.to_dict() if isinstance(model, Model) else dict(model)
+
+
+def _outputs(result: Any) -> Tuple[List[bytes], Optional[int]]:
+    if isinstance(result, Output):
+        return [bytes(b) for b in result.outputs], result.cost_micros
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        return [bytes(result)], None
+    return [bytes(b) for b in result], None
+
+
+class ProviderAdapter:
+    """What the native provider calls: converts between the engine's JSON and the user's object."""
+
+    def __init__(self, provider: Any) -> None:
+        self.provider = provider
+        self.name = str(getattr(provider, "name", type(provider).__name__.lower()))
+        self.remote = bool(getattr(provider, "remote", True))
+        self.prices = {m["id"]: int(m.get("price_micros", 0)) for m in self.models()}
+
+    def models(self) -> List[Dict[str, Any]]:
+        """The models as the engine reads them."""
+        return [_model_dict(m) for m in self.provider.models]
+
+    def models_json(self) -> str:
+        """The models as JSON."""
+        return json.dumps(self.models())
+
+    def _gaia_estimate(self, model: str, spec_json: str) -> int:
+        spec = json.loads(spec_json)
+        estimate = getattr(self.provider, "estimate", None)
+        if estimate is not None:
+            return int(estimate(model, spec))
+        # Without its own estimate a provider charges its per-output price per output.
+        return self.prices.get(model, 0) * int(spec.get("count") or 1)
+
+    def _gaia_generate(self, call_json: str, cx: Any) -> Tuple[List[bytes], Optional[int]]:
+        call = Call(**json.loads(call_json))
+        result = self.provider.generate(call, cx)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_awaited(result))
+        return _outputs(result)
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable

@@ -1,0 +1,139 @@
+"""Every blocking call of the engine, with the procedural provider and SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import gaia
+from conftest import ImageProvider, open_engine
+
+
+def test_generate_reads_like_the_issue(engine: gaia.Engine) -> None:
+    asset = engine.generate("image", "mossy stone wall", size=(512, 512), tileable=True, seed=7, client_id="demo")
+    assert isinstance(asset, gaia.ImageAsset)
+    assert asset.type == "image" and asset.width == 512 and asset.height == 512
+    assert asset.size == (512, 512) and asset.tileable is True and asset.format == "png"
+    assert asset.client_id == "demo" and asset.source["kind"] == "generated"
+    assert asset.cost_micros == 0 and asset.cost_usd == 0.0
+    data = engine.read_bytes(asset.id)
+    assert isinstance(data, bytes) and data.startswith(b"\x89PNG") and len(data) == asset.size_bytes
+
+
+def test_submit_wait_job_and_assets(engine: gaia.Engine) -> None:
+    job = engine.submit("image", "coin", size=(32, 32), count=2, client_id="demo", tags=["ui"])
+    assert job.status == "queued" and job.progress == 0 and job.request.kind == "image"
+    done = engine.wait(job.id)
+    assert done.status == "succeeded" and done.done and len(done.asset_ids) == 2
+    assert engine.job(job.id) == done
+    assets = engine.job_assets(done)
+    assert [a.id for a in assets] == done.asset_ids and all(a.tags == ["ui"] for a in assets)
+    assert engine.asset(assets[0]) == assets[0]
+    assert engine.job_logs(job.id) == engine.job_logs(done)
+
+
+def test_wait_with_timeout_and_progress(engine: gaia.Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    job = engine.submit("image", "slate", size=(64, 64), client_id="demo")
+    done = engine.wait(job, timeout=30, progress=True)
+    assert done.status == "succeeded"
+
+
+def test_listing_filters_and_pagination(engine: gaia.Engine) -> None:
+    for i in range(5):
+        engine.generate("image", f"tile {i}", size=(16, 16), seed=i, client_id="pager", campaign_id="c1")
+    engine.generate("image", "other", size=(16, 16), client_id="someone-else")
+    seen, cursor = [], None
+    while True:
+        page = engine.assets(client_id="pager", type="image", limit=2, cursor=cursor)
+        assert len(page) <= 2
+        seen.extend(a.id for a in page)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == 5 and len(set(seen)) == 5
+    assert len(engine.assets(campaign_id="c1").items) == 5
+    assert engine.assets(client_id="pager", type="audio").items == []
+    jobs = engine.jobs(client_id="pager", status="succeeded", kind="image", limit=10)
+    assert len(jobs.items) == 5 and jobs.next_cursor is None
+    assert all(j.status == "succeeded" for j in jobs)
+    stats = engine.job_stats("pager")
+    assert {s["status"]: s["count"] for s in stats["by_status"]}["succeeded"] == 5
+
+
+def test_cancel_retry_delete(engine: gaia.Engine, image_provider: object) -> None:
+    slow = ImageProvider(delay_s=30)
+    engine.register_provider(slow)
+    job = engine.submit("image", "slow", client_id="demo", provider="pyimage", model="tile")
+    canceled = engine.cancel(job.id)
+    assert canceled.status == "canceled"
+    with pytest.raises(gaia.ConflictError) as raised:
+        engine.cancel(job.id)
+    assert raised.value.code == "conflict"
+    requeued = engine.retry(job)
+    assert requeued.status == "queued"
+    engine.cancel(job)
+    engine.delete_job(job)
+    with pytest.raises(gaia.NotFoundError):
+        engine.job(job.id)
+
+
+def test_delete_asset(engine: gaia.Engine) -> None:
+    asset = engine.generate("image", "gone", size=(16, 16), client_id="demo")
+    engine.delete_asset(asset)
+    with pytest.raises(gaia.NotFoundError):
+        engine.asset(asset.id)
+
+
+def test_costs_and_budgets(engine: gaia.Engine, image_provider: object) -> None:
+    engine.register_provider(image_provider)
+    asset = engine.generate("image", "paid", client_id="payer", provider="pyimage", model="tile", size=(8, 8))
+    assert asset.cost_micros == 40_000 and asset.cost_usd == pytest.approx(0.04)
+    report = engine.costs(client_id="payer", group_by="provider")
+    assert report.total_micros == 40_000 and report.total_usd == pytest.approx(0.04)
+    assert [(g.key, g.cost_micros) for g in report.groups] == [("pyimage", 40_000)]
+    budget = engine.set_budget("payer", 50_000, period="month")
+    assert engine.budgets("payer") == [budget] and budget.limit_usd == 0.05
+    with pytest.raises(gaia.BudgetExceededError) as raised:
+        engine.generate("image", "too much", client_id="payer", provider="pyimage", model="tile", size=(8, 8))
+    assert raised.value.code == "budget_exceeded"
+
+
+def test_open_with_database_and_blobs(tmp_path: Path) -> None:
+    database = f"sqlite://{tmp_path / 'db.sqlite'}"
+    blobs = f"file://{tmp_path / 'blobs'}"
+    with gaia.Engine.open(database=database, blobs=blobs, workers=1, shutdown_grace_s=0) as engine:
+        asset = engine.generate("image", "opened", size=(16, 16), client_id="demo")
+        assert engine.read_bytes(asset.id)
+    assert engine.closed
+    with pytest.raises(gaia.InvalidRequestError):
+        engine.submit("image", "after close", client_id="demo")
+
+
+def test_submit_only_engine_and_a_second_engine_finish_the_job(tmp_path: Path) -> None:
+    with open_engine(tmp_path, workers=0) as submitter:
+        job = submitter.submit("image", "handed over", size=(16, 16), client_id="demo")
+        with open_engine(tmp_path) as worker:
+            assert worker.wait(job.id, timeout=30).status == "succeeded"
+
+
+def test_providers_lists_procedural_and_python(engine: gaia.Engine, image_provider: object) -> None:
+    engine.register_provider(image_provider)
+    names = [p["name"] for p in engine.providers()]
+    assert "procedural" in names and "pyimage" in names
+
+
+def test_import_dedups_and_search_finds_assets(engine: gaia.Engine, tmp_path: Path) -> None:
+    generated = engine.generate("image", "mossy stone wall", size=(32, 32), seed=3, client_id="demo")
+    png = engine.read_bytes(generated)
+    first = engine.import_(png, client_id="demo", name="imported moss", tags=["stone"])
+    assert first.type == "image" and first.width == 32 and first.id != generated.id
+    copy = tmp_path / "again.png"
+    copy.write_bytes(png)
+    assert engine.import_(copy, client_id="demo").id == first.id
+    with pytest.raises(gaia.InvalidRequestError) as bad:
+        engine.import_(b"\x00\xffbinary garbage\x00", client_id="demo")
+    assert bad.value.field == "file"
+    hits = engine.search("mossy stone wall", client_id="demo", k=5)
+    assert hits and hits[0].id in {generated.id, first.id}
+    assert not engine.search("mossy stone wall", client_id="someone-else", k=5)

@@ -1,0 +1,36 @@
+"""Ctrl-C during a blocking wait raises KeyboardInterrupt and leaves the job intact."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+import gaia
+from conftest import ImageProvider
+
+
+def test_keyboard_interrupt_during_wait_leaves_the_job(engine: gaia.Engine) -> None:
+    engine.register_provider(ImageProvider(delay_s=1.0))
+    job = engine.submit("image", "long", size=(8, 8), client_id="demo", provider="pyimage", model="tile")
+    timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        engine.wait(job.id)
+    timer.join()
+    assert engine.job(job.id).status in ("queued", "running")
+    done = engine.wait(job.id, timeout=30)
+    assert done.status == "succeeded" and len(done.asset_ids) == 1
+
+
+def test_keyboard_interrupt_during_generate(engine: gaia.Engine) -> None:
+    engine.register_provider(ImageProvider(delay_s=1.0))
+    timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        engine.generate("image", "long", size=(8, 8), client_id="demo", provider="pyimage", model="tile")
+    timer.join()
+    job = engine.jobs(client_id="demo").items[0]
+    assert engine.wait(job, timeout=30).status == "succeeded"
