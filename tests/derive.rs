@@ -154,3 +154,113 @@ async fn a_derivation_needs_an_existing_parent_of_the_right_kind() {
     assert_eq!(field(zero.unwrap_err()), "spec.operation.width");
     engine.close().await.unwrap();
 }
+
+/// Runs a derivation to the end and returns its asset.
+async fn derived(engine: &Engine, parent: &Asset, operation: Operation) -> Asset {
+    let job = engine.derive(parent.id, operation).await.unwrap();
+    let done = engine.wait(job.id).await.unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.error);
+    engine.first_asset(&done).await.unwrap()
+}
+
+#[tokio::test]
+async fn waveform_peaks_follow_the_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(support::config(dir.path(), 1)).await.unwrap();
+    let mut sound = gaia::AudioSpec::new("explosion");
+    sound.seed = Some(3);
+    sound.duration_s = Some(1.0);
+    let parent = engine
+        .generate(Request::new(client(), sound))
+        .await
+        .unwrap();
+
+    let doc = derived(
+        &engine,
+        &parent,
+        Operation::Waveform {
+            points: 64,
+            render: false,
+        },
+    )
+    .await;
+    assert!(matches!(
+        doc.media,
+        Media::Document {
+            format: gaia::DocumentFormat::Json,
+            ..
+        }
+    ));
+    let peaks: Vec<f64> = serde_json::from_value(doc.metadata["peaks"].clone()).unwrap();
+    assert_eq!(peaks.len(), 64);
+    assert!(peaks.iter().all(|p| (0.0..=1.0).contains(p)), "{peaks:?}");
+    let loudest = peaks.iter().cloned().fold(0.0, f64::max);
+    assert!(
+        loudest > 0.5,
+        "the generator normalises near full scale: {loudest}"
+    );
+    // An explosion decays: its end is quieter than its loudest moment.
+    assert!(peaks[60..].iter().all(|p| *p < loudest), "{peaks:?}");
+    let stored: serde_json::Value =
+        serde_json::from_slice(&engine.read_bytes(doc.id).await.unwrap()).unwrap();
+    assert_eq!(stored["peaks"].as_array().unwrap().len(), 64);
+
+    let drawing = derived(
+        &engine,
+        &parent,
+        Operation::Waveform {
+            points: 200,
+            render: true,
+        },
+    )
+    .await;
+    assert!(
+        matches!(
+            drawing.media,
+            Media::Image {
+                width: 200,
+                height: 128,
+                ..
+            }
+        ),
+        "{:?}",
+        drawing.media
+    );
+    engine.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn mesh_statistics_match_the_verified_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(support::config(dir.path(), 1)).await.unwrap();
+    let spec = gaia::ModelSpec {
+        prompt: "cube 2".into(),
+        seed: Some(1),
+        count: 1,
+        format: None,
+        detail: None,
+    };
+    let parent = engine.generate(Request::new(client(), spec)).await.unwrap();
+    let Media::Model {
+        vertex_count,
+        triangle_count,
+        ..
+    } = parent.media
+    else {
+        panic!("not a model")
+    };
+
+    let stats = derived(&engine, &parent, Operation::MeshStats {}).await;
+    assert_eq!(stats.metadata["vertex_count"], vertex_count);
+    assert_eq!(stats.metadata["triangle_count"], triangle_count);
+    assert_eq!(stats.metadata["meshes"], 1);
+    let max: Vec<f64> = serde_json::from_value(stats.metadata["bounds"]["max"].clone()).unwrap();
+    let min: Vec<f64> = serde_json::from_value(stats.metadata["bounds"]["min"].clone()).unwrap();
+    for axis in 0..3 {
+        assert!(
+            (max[axis] - min[axis] - 2.0).abs() < 1e-3,
+            "a 2 m cube: {min:?} {max:?}"
+        );
+    }
+    engine.close().await.unwrap();
+}

@@ -210,25 +210,210 @@ pub fn apply(operation: &Operation, parent: &Media, bytes: &[u8]) -> Result<Deri
             let normals = normal_map(&img, *strength, tileable);
             image_output(&normals, ImageFormat::Png, None)
         }
-        Operation::Waveform { .. } => Err(unsupported(operation)),
-        Operation::MeshStats {} => Err(unsupported(operation)),
+        Operation::Waveform { points, render } => {
+            let peaks = waveform::peaks(parent, bytes, *points as usize).map_err(bad_parent)?;
+            waveform::output(&peaks, *render)
+        }
+        Operation::MeshStats {} => {
+            let stats = mesh_stats::compute(parent, bytes).map_err(bad_parent)?;
+            json_output(stats)
+        }
     }
 }
 
-/// Whether this build can run the operation (audio and mesh decoding are
-/// not in it yet); checked at submit so such a job is never queued.
-pub fn check_available(operation: &Operation) -> Result<()> {
-    match operation {
-        Operation::Waveform { .. } | Operation::MeshStats {} => Err(unsupported(operation)),
-        _ => Ok(()),
+/// Whether this build can run the operation; checked at submit so that a
+/// job that cannot run is never queued. Every operation is available.
+pub fn check_available(_operation: &Operation) -> Result<()> {
+    Ok(())
+}
+
+/// A JSON document holding `facts`, which also become the asset's metadata.
+fn json_output(facts: serde_json::Map<String, serde_json::Value>) -> Result<DerivedOutput> {
+    let bytes = serde_json::to_vec_pretty(&facts)
+        .map_err(|e| Error::Internal(format!("cannot encode JSON: {e}")))?;
+    Ok(DerivedOutput {
+        bytes,
+        media: Some(Media::Document {
+            format: crate::asset::DocumentFormat::Json,
+            page_count: 1,
+        }),
+        metadata: facts,
+    })
+}
+
+/// Audio peaks: the loudest sample of each of `points` equal slices.
+mod waveform {
+    use std::io::Cursor;
+
+    use image::{DynamicImage, Rgba, RgbaImage};
+    use symphonia::core::audio::SampleBuffer;
+    use symphonia::core::codecs::DecoderOptions;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::probe::Hint;
+
+    use super::{DerivedOutput, encode};
+    use crate::asset::{ImageFormat, Media};
+    use crate::error::Result;
+
+    /// Height of the rendered waveform in pixels.
+    const RENDER_HEIGHT: u32 = 128;
+
+    /// Decodes the audio and returns `points` peaks in 0–1.
+    pub(super) fn peaks(
+        parent: &Media,
+        bytes: &[u8],
+        points: usize,
+    ) -> std::result::Result<Vec<f32>, String> {
+        let Media::Audio {
+            duration_s,
+            sample_rate,
+            ..
+        } = parent
+        else {
+            return Err("it is not audio".into());
+        };
+        let total_frames = ((duration_s * f64::from(*sample_rate)).ceil() as u64).max(1);
+        let stream =
+            MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
+        let probed = symphonia::default::get_probe()
+            .format(
+                &Hint::new(),
+                stream,
+                &FormatOptions::default(),
+                &MetadataOptions::default(),
+            )
+            .map_err(|e| e.to_string())?;
+        let mut reader = probed.format;
+        let track = reader.default_track().ok_or("it has no audio track")?;
+        let track_id = track.id;
+        let mut decoder = symphonia::default::get_codecs()
+            .make(&track.codec_params, &DecoderOptions::default())
+            .map_err(|e| e.to_string())?;
+        let mut peaks = vec![0f32; points];
+        let mut frame = 0u64;
+        while let Ok(packet) = reader.next_packet() {
+            if packet.track_id() != track_id {
+                continue;
+            }
+            let decoded = decoder.decode(&packet).map_err(|e| e.to_string())?;
+            let channels = decoded.spec().channels.count().max(1);
+            let mut samples = SampleBuffer::<f32>::new(decoded.capacity() as u64, *decoded.spec());
+            samples.copy_interleaved_ref(decoded);
+            for chunk in samples.samples().chunks(channels) {
+                let slot = ((frame * points as u64) / total_frames).min(points as u64 - 1) as usize;
+                let loudest = chunk.iter().fold(0f32, |m, s| m.max(s.abs()));
+                peaks[slot] = peaks[slot].max(loudest.min(1.0));
+                frame += 1;
+            }
+        }
+        Ok(peaks)
+    }
+
+    /// The peaks as a JSON document, or as a PNG drawing when `render`.
+    pub(super) fn output(peaks: &[f32], render: bool) -> Result<DerivedOutput> {
+        let mut facts = serde_json::Map::new();
+        let rounded: Vec<f64> = peaks
+            .iter()
+            .map(|p| (f64::from(*p) * 1e4).round() / 1e4)
+            .collect();
+        facts.insert("peaks".into(), serde_json::json!(rounded));
+        if !render {
+            return super::json_output(facts);
+        }
+        let image = draw(peaks);
+        Ok(DerivedOutput {
+            bytes: encode(&image, ImageFormat::Png, None)?,
+            media: None,
+            metadata: facts,
+        })
+    }
+
+    /// One column per peak, mirrored around the middle line.
+    fn draw(peaks: &[f32]) -> DynamicImage {
+        let width = u32::try_from(peaks.len()).unwrap_or(u32::MAX).max(1);
+        let middle = RENDER_HEIGHT as f32 / 2.0;
+        let image = RgbaImage::from_fn(width, RENDER_HEIGHT, |x, y| {
+            let peak = peaks.get(x as usize).copied().unwrap_or(0.0);
+            let reach = (peak * middle).max(0.5);
+            if (y as f32 + 0.5 - middle).abs() <= reach {
+                Rgba([64, 160, 255, 255])
+            } else {
+                Rgba([0, 0, 0, 0])
+            }
+        });
+        DynamicImage::ImageRgba8(image)
     }
 }
 
-fn unsupported(operation: &Operation) -> Error {
-    Error::invalid(
-        "spec.operation",
-        format!("{} is not available in this build", operation.name()),
-    )
+/// Mesh statistics of a glTF binary: counts, structure and bounds.
+mod mesh_stats {
+    use crate::asset::Media;
+
+    /// The statistics of the model in `bytes`.
+    pub(super) fn compute(
+        parent: &Media,
+        bytes: &[u8],
+    ) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
+        let Media::Model {
+            vertex_count,
+            triangle_count,
+            format,
+        } = parent
+        else {
+            return Err("it is not a model".into());
+        };
+        let gltf = gltf::Gltf::from_slice(bytes).map_err(|e| e.to_string())?;
+        let document = &gltf.document;
+        let primitives: usize = document.meshes().map(|m| m.primitives().len()).sum();
+        let mut facts = serde_json::Map::new();
+        facts.insert("format".into(), serde_json::json!(format.as_str()));
+        facts.insert("vertex_count".into(), serde_json::json!(vertex_count));
+        facts.insert("triangle_count".into(), serde_json::json!(triangle_count));
+        facts.insert("meshes".into(), serde_json::json!(document.meshes().len()));
+        facts.insert("primitives".into(), serde_json::json!(primitives));
+        facts.insert(
+            "materials".into(),
+            serde_json::json!(document.materials().len()),
+        );
+        facts.insert("nodes".into(), serde_json::json!(document.nodes().len()));
+        if let Some((min, max)) = bounds(document) {
+            facts.insert(
+                "bounds".into(),
+                serde_json::json!({ "min": min, "max": max }),
+            );
+        }
+        Ok(facts)
+    }
+
+    /// The box around every primitive's POSITION bounds (glTF requires them),
+    /// in mesh space.
+    fn bounds(document: &gltf::Document) -> Option<([f32; 3], [f32; 3])> {
+        let mut total: Option<([f32; 3], [f32; 3])> = None;
+        for primitive in document
+            .meshes()
+            .flat_map(|m| m.primitives().collect::<Vec<_>>())
+        {
+            let b = primitive.bounding_box();
+            total = Some(match total {
+                None => (b.min, b.max),
+                Some((min, max)) => (
+                    [
+                        min[0].min(b.min[0]),
+                        min[1].min(b.min[1]),
+                        min[2].min(b.min[2]),
+                    ],
+                    [
+                        max[0].max(b.max[0]),
+                        max[1].max(b.max[1]),
+                        max[2].max(b.max[2]),
+                    ],
+                ),
+            });
+        }
+        total
+    }
 }
 
 fn bad_parent(message: impl std::fmt::Display) -> Error {
