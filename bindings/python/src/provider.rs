@@ -3,7 +3,7 @@
 //! The Python package wraps the user's class in an adapter with
 //! `_gaia_generate(call_json, cx) -> (list[bytes], cost_micros | None)`
 //! (it runs an `async def generate` with `asyncio.run` on the calling
-//! thread) and `_gaia_estimate(model, spec_json) -> int`. The call runs on
+//! thread) and `_gaia_estimate(model, spec_json) -> int | None` (None: price from the model). The call runs on
 //! the blocking pool under the GIL; its progress and log reports travel back
 //! over a channel to the engine's context; the bytes are staged here.
 
@@ -148,13 +148,20 @@ impl Provider for PyProvider {
     fn estimate(&self, model: &str, spec: &Spec) -> gaia::Result<Money> {
         let spec_json = serde_json::to_string(spec)
             .map_err(|e| Error::Internal(format!("cannot serialize a spec: {e}")))?;
-        Python::with_gil(|py| {
+        let own = Python::with_gil(|py| {
             self.target
                 .call_method1(py, "_gaia_estimate", (model, spec_json))
-                .and_then(|micros| micros.extract::<i64>(py))
-                .map(Money::from_micros)
+                .and_then(|micros| micros.extract::<Option<i64>>(py))
                 .map_err(|err| from_py_err(py, &err, &self.name))
-        })
+        })?;
+        // Without its own estimate, the model's declared price decides.
+        Ok(own.map(Money::from_micros).unwrap_or_else(|| {
+            self.models
+                .iter()
+                .find(|m| m.id == model)
+                .and_then(|m| m.price.estimate(spec))
+                .unwrap_or(Money::ZERO)
+        }))
     }
 
     async fn generate(&self, call: &Call, cx: &GenerateContext) -> gaia::Result<Generation> {

@@ -88,7 +88,6 @@ class ProviderAdapter:
         self.provider = provider
         self.name = str(getattr(provider, "name", type(provider).__name__.lower()))
         self.remote = bool(getattr(provider, "remote", True))
-        self.prices = {m["id"]: int(m.get("price_micros", 0)) for m in self.models()}
 
     def models(self) -> List[Dict[str, Any]]:
         """The models as the engine reads them."""
@@ -98,13 +97,13 @@ class ProviderAdapter:
         """The models as JSON."""
         return json.dumps(self.models())
 
-    def _gaia_estimate(self, model: str, spec_json: str) -> int:
-        spec = json.loads(spec_json)
+    def _gaia_estimate(self, model: str, spec_json: str) -> Optional[int]:
+        """The provider's own estimate, or None to let the engine price the
+        call from the model's declared price."""
         estimate = getattr(self.provider, "estimate", None)
-        if estimate is not None:
-            return int(estimate(model, spec))
-        # Without its own estimate a provider charges its per-output price per output.
-        return self.prices.get(model, 0) * int(spec.get("count") or 1)
+        if estimate is None:
+            return None
+        return int(estimate(model, json.loads(spec_json)))
 
     def _gaia_generate(self, call_json: str, cx: Any) -> Tuple[List[bytes], Optional[int]]:
         call = Call(**json.loads(call_json))
