@@ -36,12 +36,12 @@ impl FixedPng {
         });
         let mut out = std::io::Cursor::new(Vec::new());
         img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-        let models = vec![ModelInfo {
-            id: "fixed".into(),
-            kind: AssetKind::Image,
-            price: PriceRule::Free,
-            description: "a fixed 1 KiB PNG".into(),
-        }];
+        let models = vec![ModelInfo::new(
+            "fixed",
+            AssetKind::Image,
+            PriceRule::Free,
+            "a fixed 1 KiB PNG",
+        )];
         Arc::new(Self {
             png: out.into_inner(),
             models,
@@ -179,6 +179,12 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2_000);
     runtime.block_on(async {
+        if std::env::var_os("GAIA_BENCH_LATENCY_ONLY").is_some() {
+            // For profiling the idle path on its own.
+            let (p50, p99) = idle_latency(jobs).await;
+            println!("idle generate: p50 {:?}, p99 {:?}", p50, p99);
+            return;
+        }
         let raw = {
             let bench = Bench::new().await;
             let (cycles, elapsed) = bench.store.raw_claim_cycle_benchmark(jobs).await.unwrap();

@@ -9,6 +9,8 @@ pub use gaia_store as store;
 
 use std::sync::Arc;
 
+pub mod sinks;
+
 /// The names most programs need: `use gaia::prelude::*;`.
 pub mod prelude {
     pub use crate::OpenEngine;
@@ -31,8 +33,12 @@ pub trait OpenEngine: Sized {
 impl OpenEngine for Engine {
     async fn open(config: EngineConfig) -> Result<Self> {
         config.validate()?;
-        let store = open_store(&config.database_url()).await?;
-        let blobs = gaia_store::open_blob_store(&config.blobs_url()).await?;
+        let (store, blobs) = gaia_store::open_stores_with(
+            &config.database_url(),
+            &config.blobs_url(),
+            config.durability,
+        )
+        .await?;
         let mut builder = Engine::builder()
             .store(store)
             .blobs(blobs)
@@ -40,17 +46,36 @@ impl OpenEngine for Engine {
         for provider in gaia_providers::from_config(&config) {
             builder = builder.provider(provider);
         }
+        if let Some(embedder) = gaia_providers::embedder_from_config(&config) {
+            builder = builder.embedder(embedder);
+        }
+        for sink in open_event_sinks(&config.events).await? {
+            builder = builder.event_sink(sink);
+        }
         builder.build().await
     }
 }
 
-/// Opens the record store a database URL names.
-pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        return Ok(Arc::new(gaia_store::SqliteStore::open(url).await?));
+/// Starts the event sinks a configuration names (they connect in the
+/// background: an unreachable server is not an error).
+pub async fn open_event_sinks(events: &EventsConfig) -> Result<Vec<Arc<dyn EventSink>>> {
+    let mut sinks: Vec<Arc<dyn EventSink>> = Vec::new();
+    if let Some(nats) = &events.nats {
+        #[cfg(feature = "nats")]
+        sinks.push(Arc::new(crate::sinks::NatsSink::connect(nats).await?));
+        #[cfg(not(feature = "nats"))]
+        return Err(Error::invalid(
+            "events.nats",
+            format!(
+                "this build has no NATS support (feature `nats`); cannot publish to {}",
+                nats.redacted_url()
+            ),
+        ));
     }
-    Err(Error::invalid(
-        "database",
-        format!("{url:?} is not a supported database URL (expected sqlite://PATH)"),
-    ))
+    Ok(sinks)
+}
+
+/// Opens the record store a database URL names (`sqlite://…`, `postgres://…`).
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    gaia_store::open_store(url).await
 }

@@ -69,8 +69,19 @@ async fn generates_a_verified_texture_end_to_end() {
 
 #[tokio::test]
 async fn jobs_and_assets_survive_closing_and_reopening() {
+    survives_reopening(gaia::Durability::Normal).await;
+}
+
+#[tokio::test]
+async fn full_durability_flushes_and_survives_reopening() {
+    survives_reopening(gaia::Durability::Full).await;
+}
+
+async fn survives_reopening(durability: gaia::Durability) {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(support::config(dir.path(), 1)).await.unwrap();
+    let mut config = support::config(dir.path(), 1);
+    config.durability = durability;
+    let engine = Engine::open(config).await.unwrap();
     let asset = engine.generate(image_request("sand dunes")).await.unwrap();
     let job_id = match &asset.source {
         gaia::AssetSource::Generated { job_id, .. } => *job_id,

@@ -1,6 +1,8 @@
 //! Command-line arguments.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -17,10 +19,11 @@ pub struct Cli {
     /// The folder holding the default SQLite database and blobs.
     #[arg(long, global = true, env = "GAIA_PATH", default_value = ".gaia")]
     pub path: PathBuf,
-    /// A database URL (sqlite://…); overrides --path for the database.
+    /// A database URL (sqlite://…, postgres://…); overrides --path for the database.
     #[arg(long, global = true, env = "GAIA_DATABASE_URL")]
     pub database: Option<String>,
-    /// A blob store URL (file://…); overrides --path for the blobs.
+    /// A blob store URL (file://…, s3://…, or db: for the database itself);
+    /// overrides --path for the blobs.
     #[arg(long, global = true, env = "GAIA_BLOBS_URL")]
     pub blobs: Option<String>,
     /// An EngineConfig JSON file (provider keys, lease, retries); flags override it.
@@ -195,6 +198,13 @@ pub enum JobsCommand {
         /// The job id.
         id: String,
     },
+    /// Delete every job (of every client) that ended long enough ago, with
+    /// its log; assets and costs stay.
+    Prune {
+        /// How long ago: 30d, 12h, 90m, 45s.
+        #[arg(long, value_parser = parse_duration, value_name = "AGE")]
+        older_than: Duration,
+    },
 }
 
 /// `gaia assets`.
@@ -281,9 +291,18 @@ pub enum AssetsCommand {
         /// The asset id.
         id: String,
     },
+    /// A URL that downloads an asset without credentials until it expires
+    /// (S3 blob stores; file and database stores cannot sign one).
+    Url {
+        /// The asset id.
+        id: String,
+        /// How long the URL works: 1h, 30m, 7d (at most 7 days).
+        #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "AGE")]
+        ttl: Duration,
+    },
 }
 
-/// Local operations on the command line.
+/// Operations on the command line: local ones, then those a provider performs.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OpArg {
     /// Scale to --width x --height.
@@ -298,6 +317,25 @@ pub enum OpArg {
     Waveform,
     /// Mesh statistics.
     MeshStats,
+    /// An image edited by --prompt, only where --mask (an image asset) is transparent if given.
+    Edit,
+    /// An image upscaled (--mode fast, conservative or creative; --prompt guides creative).
+    Upscale,
+    /// A model given new textures from --prompt (--pbr for PBR maps).
+    Retexture,
+    /// A 3D model made from an image (--no-texture, --pbr).
+    ImageTo3d,
+}
+
+/// How much an upscaler may invent.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum UpscaleModeArg {
+    /// Quick 4x, keeps the image as it is.
+    Fast,
+    /// Up to 4K, minimal changes.
+    Conservative,
+    /// Up to 4K, re-imagining detail.
+    Creative,
 }
 
 /// `gaia assets derive`.
@@ -332,6 +370,21 @@ pub struct DeriveArgs {
     /// Waveform: render a PNG.
     #[arg(long)]
     pub render: bool,
+    /// Edit, retexture (required) and creative upscale: what to make.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Edit: an image asset whose transparent pixels mark where to edit.
+    #[arg(long, value_name = "ASSET_ID")]
+    pub mask: Option<String>,
+    /// Upscale: how much the upscaler may invent.
+    #[arg(long, value_enum, default_value_t = UpscaleModeArg::Fast)]
+    pub mode: UpscaleModeArg,
+    /// Retexture and image-to-3d: also make metallic, roughness and normal maps.
+    #[arg(long)]
+    pub pbr: bool,
+    /// Image-to-3d: an untextured model.
+    #[arg(long)]
+    pub no_texture: bool,
     /// Where to write the new file (a folder); nothing is written when absent.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -418,4 +471,60 @@ pub struct WorkerArgs {
     /// Worker slots.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Publish every event to this NATS server (nats://HOST:PORT); replaces
+    /// the configuration's events.nats.url.
+    #[arg(long, env = "GAIA_NATS_URL", value_name = "URL")]
+    pub nats: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9184).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Parses an age or a lifetime: a whole number and a unit, `s`, `m`, `h`
+/// or `d` (`30d`, `12h`, `90m`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let Some(unit) = text.chars().last() else {
+        return Err("a duration needs a number and a unit (30d, 12h, 90m)".to_owned());
+    };
+    let number = &text[..text.len() - unit.len_utf8()];
+    let seconds_per_unit = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return Err(format!("{text:?} needs a unit: s, m, h or d (30d)")),
+    };
+    let count: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number followed by s, m, h or d"))?;
+    count
+        .checked_mul(seconds_per_unit)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in [
+            "",
+            "d",
+            "30",
+            "1.5h",
+            "-1d",
+            "3w",
+            "h1",
+            "5µ",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 }

@@ -4,6 +4,7 @@ pub mod assets;
 pub mod costs;
 pub mod generate;
 pub mod jobs;
+pub mod metrics;
 
 use gaia::prelude::*;
 use gaia::{Error, Result};
@@ -49,8 +50,18 @@ impl Context {
 
     /// Opens the engine with `workers` job slots (0 for commands that only read).
     pub async fn open(&self, workers: usize) -> Result<Engine> {
+        self.open_with(workers, |_| {}).await
+    }
+
+    /// Opens the engine with `workers` job slots and a command's own settings.
+    pub async fn open_with(
+        &self,
+        workers: usize,
+        adjust: impl FnOnce(&mut EngineConfig),
+    ) -> Result<Engine> {
         let mut config = self.config.clone();
         config.workers = workers;
+        adjust(&mut config);
         Engine::open(config).await
     }
 }
@@ -86,7 +97,25 @@ pub async fn providers(context: &Context, out: &Output) -> Result<()> {
 
 /// `gaia worker`: runs jobs until Ctrl-C or SIGTERM, then stops gracefully.
 pub async fn worker(context: &Context, args: WorkerArgs, out: &Output) -> Result<()> {
-    let engine = context.open(args.workers).await?;
+    // Installed first, so that the jobs recovered at start are counted too.
+    if let Some(addr) = args.metrics {
+        metrics::serve(addr)?;
+    }
+    let engine = context
+        .open_with(args.workers, |config| {
+            if let Some(url) = &args.nats {
+                let nats = config
+                    .events
+                    .nats
+                    .get_or_insert_with(|| gaia::NatsConfig::new(url.as_str()));
+                nats.url.clone_from(url);
+            }
+        })
+        .await?;
+    if let Some(addr) = args.metrics {
+        tokio::spawn(metrics::refresh_job_gauges(engine.clone()));
+        out.note(&format!("metrics at http://{addr}/metrics"));
+    }
     out.note(&format!(
         "worker running with {} slots; Ctrl-C stops it",
         args.workers

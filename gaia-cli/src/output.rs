@@ -54,6 +54,22 @@ impl Output {
         println!("deleted {what} {id}");
     }
 
+    /// A prune: `{"pruned": N}` in JSON.
+    pub fn pruned(&self, count: u64) {
+        if self.json {
+            return self.print_json(&serde_json::json!({ "pruned": count }));
+        }
+        println!("pruned {count} finished jobs");
+    }
+
+    /// A download URL: `{"url": …, "expires_at": …}` in JSON, the URL alone in text.
+    pub fn download_url(&self, url: &str, expires_at: gaia::Timestamp) {
+        if self.json {
+            return self.print_json(&serde_json::json!({ "url": url, "expires_at": expires_at }));
+        }
+        println!("{url}");
+    }
+
     pub fn job(&self, job: &Job) {
         if self.json {
             return self.print_json(job);
@@ -375,13 +391,12 @@ impl Output {
                     }
                     gaia::PriceRule::Table { note } => note.clone(),
                 };
-                println!(
-                    "  {:24} {:6} {:28} {}",
-                    m.id,
-                    m.kind.as_str(),
-                    price,
-                    m.description
-                );
+                // A derived operation's model shows what it does: `upscale→image`.
+                let makes = match &m.operation {
+                    Some(operation) => format!("{operation}→{}", m.kind.as_str()),
+                    None => m.kind.as_str().to_owned(),
+                };
+                println!("  {:28} {:18} {:28} {}", m.id, makes, price, m.description);
             }
         }
     }

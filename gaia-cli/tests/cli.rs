@@ -249,3 +249,65 @@ fn budgets_refuse_what_they_cannot_afford() {
     let providers = json(&gaia(dir.path(), &["providers", "--json"]));
     assert_eq!(providers[0]["name"], "procedural");
 }
+
+#[test]
+fn provider_operations_need_their_arguments_and_a_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = json(&gaia(
+        dir.path(),
+        &[
+            "generate",
+            "image",
+            "oak planks",
+            "--size",
+            "32x32",
+            "--json",
+        ],
+    ));
+    let id = made["assets"][0]["asset"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (code, stderr) = failure(&gaia(
+        dir.path(),
+        &["assets", "derive", &id, "--op", "edit"],
+    ));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("error[invalid_request]") && stderr.contains("--prompt"),
+        "{stderr}"
+    );
+
+    // Only the offline provider is configured: nothing can upscale.
+    let (code, stderr) = failure(&gaia(
+        dir.path(),
+        &[
+            "assets", "derive", &id, "--op", "upscale", "--mode", "creative",
+        ],
+    ));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(
+        stderr.contains("error[no_provider]") && stderr.contains("upscale"),
+        "{stderr}"
+    );
+
+    // A model cannot be retextured from an image.
+    let (code, stderr) = failure(&gaia(
+        dir.path(),
+        &[
+            "assets",
+            "derive",
+            &id,
+            "--op",
+            "retexture",
+            "--prompt",
+            "rusty",
+        ],
+    ));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("spec.parent_id") && stderr.contains("model"),
+        "{stderr}"
+    );
+}

@@ -40,7 +40,10 @@ fn default_points() -> u32 {
     256
 }
 
-/// A local operation, tagged by `op`.
+/// An operation on an existing asset, tagged by `op`. The local ones run in
+/// the engine at no cost; the remote ones (`edit`, `upscale`, `retexture`,
+/// `image_to_3d`) are routed to a provider model declaring that operation and
+/// are priced and budgeted like generations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Operation {
@@ -84,6 +87,59 @@ pub enum Operation {
     /// Mesh statistics (`metadata`: vertex and triangle counts, meshes,
     /// materials, bounds) as a JSON document.
     MeshStats {},
+    /// An image edited by a prompt, optionally only where a mask image is
+    /// transparent (remote: OpenAI image edits).
+    Edit {
+        /// What to change.
+        prompt: String,
+        /// An image asset of the same client whose transparent pixels mark
+        /// where to edit.
+        #[serde(default)]
+        mask_id: Option<AssetId>,
+    },
+    /// An image upscaled (remote: Stability upscale).
+    Upscale {
+        /// What the image shows (the creative mode uses it).
+        #[serde(default)]
+        prompt: Option<String>,
+        /// How much the upscaler may invent.
+        #[serde(default)]
+        mode: UpscaleMode,
+    },
+    /// A model given new textures from a prompt (remote: Meshy retexture).
+    Retexture {
+        /// The look of the new textures.
+        prompt: String,
+        /// Also make metallic, roughness and normal maps.
+        #[serde(default)]
+        enable_pbr: bool,
+    },
+    /// A 3D model made from an image (remote: Meshy image-to-3D).
+    ImageTo3d {
+        /// Texture the model (default true).
+        #[serde(default = "default_true")]
+        texture: bool,
+        /// Also make metallic, roughness and normal maps.
+        #[serde(default)]
+        enable_pbr: bool,
+    },
+}
+
+/// How much an upscaler may invent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpscaleMode {
+    /// Quick 4× upscale that keeps the image as it is.
+    #[default]
+    Fast,
+    /// Up to 4K, minimal changes.
+    Conservative,
+    /// Up to 4K, re-imagining detail (slower; guided by the prompt).
+    Creative,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Largest number of waveform points.
@@ -99,6 +155,31 @@ impl Operation {
             Self::NormalMap { .. } => "normal_map",
             Self::Waveform { .. } => "waveform",
             Self::MeshStats {} => "mesh_stats",
+            Self::Edit { .. } => "edit",
+            Self::Upscale { .. } => "upscale",
+            Self::Retexture { .. } => "retexture",
+            Self::ImageTo3d { .. } => "image_to_3d",
+        }
+    }
+
+    /// Whether a provider performs it (routed, priced and budgeted like a
+    /// generation) rather than the engine itself.
+    pub fn is_remote(&self) -> bool {
+        matches!(
+            self,
+            Self::Edit { .. }
+                | Self::Upscale { .. }
+                | Self::Retexture { .. }
+                | Self::ImageTo3d { .. }
+        )
+    }
+
+    /// The prompt a remote operation sends, if it has one.
+    pub fn prompt(&self) -> Option<&str> {
+        match self {
+            Self::Edit { prompt, .. } | Self::Retexture { prompt, .. } => Some(prompt),
+            Self::Upscale { prompt, .. } => prompt.as_deref(),
+            _ => None,
         }
     }
 
@@ -106,7 +187,7 @@ impl Operation {
     pub fn input_kind(&self) -> AssetKind {
         match self {
             Self::Waveform { .. } => AssetKind::Audio,
-            Self::MeshStats {} => AssetKind::Model,
+            Self::MeshStats {} | Self::Retexture { .. } => AssetKind::Model,
             _ => AssetKind::Image,
         }
     }
@@ -115,6 +196,7 @@ impl Operation {
     pub fn output_kind(&self) -> AssetKind {
         match self {
             Self::Waveform { render: false, .. } | Self::MeshStats {} => AssetKind::Document,
+            Self::Retexture { .. } | Self::ImageTo3d { .. } => AssetKind::Model,
             _ => AssetKind::Image,
         }
     }
@@ -152,6 +234,13 @@ impl Operation {
                     format!("{points} is not within 1-{MAX_POINTS}"),
                 ))
             }
+            Self::Edit { prompt, .. } | Self::Retexture { prompt, .. } => {
+                crate::request::validate_prompt_at("spec.operation.prompt", prompt)
+            }
+            Self::Upscale {
+                prompt: Some(prompt),
+                ..
+            } => crate::request::validate_prompt_at("spec.operation.prompt", prompt),
             _ => Ok(()),
         }
     }
@@ -218,6 +307,10 @@ pub fn apply(operation: &Operation, parent: &Media, bytes: &[u8]) -> Result<Deri
             let stats = mesh_stats::compute(parent, bytes).map_err(bad_parent)?;
             json_output(stats)
         }
+        remote => Err(Error::Internal(format!(
+            "{} is performed by a provider, not locally",
+            remote.name()
+        ))),
     }
 }
 

@@ -3,7 +3,10 @@
 mod backoff;
 mod derive;
 mod events;
+mod finished;
 mod import;
+mod inputs;
+pub mod metrics;
 mod pipeline;
 mod reporter;
 mod reuse;
@@ -39,7 +42,7 @@ use crate::job::{Job, JobFilter, JobStats, JobStatus, LogLine, Page, PageRequest
 use crate::money::Money;
 use crate::progress::Progress;
 use crate::provider::Provider;
-use crate::request::Request;
+use crate::request::{Request, Spec};
 use crate::store::{
     AssetFilter, BlobReader, BlobStore, Budget, CostQuery, CostReport, NewJob, Store, UsageKind,
     UsageSummary,
@@ -79,11 +82,16 @@ pub(crate) struct Shared {
     pub(crate) stopped: CancellationToken,
     shutting_down: AtomicBool,
     running: Mutex<HashMap<JobId, CancellationToken>>,
+    /// Running jobs that were canceled, as opposed to stopped by a shutdown
+    /// or a lost lease.
+    canceled: Mutex<HashSet<JobId>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Vectors of the clients searched so far, and the embedder.
     pub(crate) search: search::SearchIndex,
     /// Batches reads and exports into the usage table.
     usage: usage::UsageRecorder,
+    /// Jobs this engine ended lately, for their waiters.
+    pub(crate) ended: finished::RecentlyEnded,
 }
 
 impl Shared {
@@ -107,19 +115,37 @@ impl Shared {
 
     pub(crate) fn unregister_running(&self, job_id: JobId) {
         lock(&self.running).remove(&job_id);
+        lock(&self.canceled).remove(&job_id);
     }
 
+    /// Stops a running job because it was canceled: its provider also
+    /// cancels any remote task.
     fn cancel_running(&self, job_id: JobId) {
+        lock(&self.canceled).insert(job_id);
         if let Some(token) = lock(&self.running).get(&job_id) {
             token.cancel();
         }
     }
 
-    /// Signals every running job that the store no longer lists as held.
-    pub(crate) fn cancel_running_except(&self, held: &[JobId]) {
-        let held: HashSet<&JobId> = held.iter().collect();
-        for (job_id, token) in lock(&self.running).iter() {
-            if !held.contains(job_id) {
+    /// Whether a running job was canceled (not merely stopped here).
+    pub(crate) fn is_canceled(&self, job_id: JobId) -> bool {
+        lock(&self.canceled).contains(&job_id)
+    }
+
+    /// The jobs running now (before a heartbeat, see
+    /// [`Shared::cancel_running_except`]).
+    pub(crate) fn running_ids(&self) -> Vec<JobId> {
+        lock(&self.running).keys().copied().collect()
+    }
+
+    /// Stops the jobs this engine no longer holds: those the store
+    /// canceled as canceled (their remote tasks too), the others (taken over
+    /// after their lease expired) only here.
+    pub(crate) fn stop_lost(&self, lost: &[(JobId, bool)]) {
+        for &(job_id, canceled) in lost {
+            if canceled {
+                self.cancel_running(job_id);
+            } else if let Some(token) = lock(&self.running).get(&job_id) {
                 token.cancel();
             }
         }
@@ -241,6 +267,7 @@ impl EngineBuilder {
             .unwrap_or_else(|| Arc::new(HashedEmbedder::new()));
         let shared = Arc::new(Shared {
             usage: usage::UsageRecorder::start(store.clone()),
+            ended: finished::RecentlyEnded::default(),
             search: search::SearchIndex::new(embedder),
             store,
             blobs,
@@ -258,6 +285,7 @@ impl EngineBuilder {
             stopped: CancellationToken::new(),
             shutting_down: AtomicBool::new(false),
             running: Mutex::new(HashMap::new()),
+            canceled: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
         });
         worker::recover(&shared).await;
@@ -305,6 +333,9 @@ impl Engine {
             tasks.push(tokio::spawn(worker::run_slot(self.shared.clone())));
         }
         tasks.push(tokio::spawn(worker::run_heartbeat(self.shared.clone())));
+        if workers > 0 {
+            tasks.push(tokio::spawn(worker::forward_wakeups(self.shared.clone())));
+        }
     }
 
     /// Every call but `close` fails once the engine is closed.
@@ -336,10 +367,10 @@ impl Engine {
                 other => other,
             };
             request.validate().map_err(prefix)?;
-            if matches!(request.spec, crate::request::Spec::Derive(_)) {
-                // Local operations need no provider; their parent must exist.
-                self.check_derivation(&request).await.map_err(prefix)?;
-            } else {
+            self.check_inputs(&request).await.map_err(prefix)?;
+            // Local operations need no provider.
+            let local = matches!(&request.spec, Spec::Derive(d) if !d.operation.is_remote());
+            if !local {
                 router.candidates(&request).map_err(prefix)?;
             }
             new_jobs.push(self.new_job(request));
@@ -391,37 +422,60 @@ impl Engine {
     /// returns it. Works for jobs run by workers in other processes too.
     pub async fn wait(&self, job_id: JobId) -> Result<Job> {
         self.check_open()?;
-        let mut events = self.shared.events.receiver();
+        let events = self.shared.events.receiver();
+        let job = self.job(job_id).await?;
+        if job.status.is_terminal() {
+            return Ok(job);
+        }
+        self.wait_for_end(job_id, events).await
+    }
+
+    /// Waits with `events` subscribed before the job could have ended.
+    async fn wait_for_end(
+        &self,
+        job_id: JobId,
+        mut events: tokio::sync::broadcast::Receiver<crate::event::Event>,
+    ) -> Result<Job> {
         loop {
-            let job = self.job(job_id).await?;
-            if job.status.is_terminal() {
-                return Ok(job);
-            }
             // Events make this prompt; the timeout covers other processes' workers.
             let deadline = tokio::time::sleep(Duration::from_millis(500));
             tokio::pin!(deadline);
-            loop {
+            let ended_here = loop {
                 tokio::select! {
                     received = events.recv() => match received {
-                        Ok(event) if event.job_id == Some(job_id) && event.kind.is_terminal() => break,
+                        Ok(event) if event.job_id == Some(job_id) && event.kind.is_terminal() => break true,
                         Ok(_) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break false,
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                             (&mut deadline).await;
-                            break;
+                            break false;
                         }
                     },
-                    () = &mut deadline => break,
+                    () = &mut deadline => break false,
                     () = self.shared.shutdown.cancelled() => return Err(closed()),
                 }
+            };
+            if ended_here && let Some(job) = self.shared.ended.job(job_id) {
+                return Ok(job);
+            }
+            let job = self.job(job_id).await?;
+            if job.status.is_terminal() {
+                return Ok(job);
             }
         }
     }
 
     /// Submits and waits; returns the first asset, or the job's error.
     pub async fn generate(&self, request: Request) -> Result<Asset> {
+        self.check_open()?;
+        // Subscribed first, so the job cannot end unseen.
+        let events = self.shared.events.receiver();
         let job = self.submit(request).await?;
-        let job = self.wait(job.id).await?;
+        let job = if job.status.is_terminal() {
+            job
+        } else {
+            self.wait_for_end(job.id, events).await?
+        };
         self.first_asset(&job).await
     }
 
@@ -429,7 +483,10 @@ impl Engine {
     pub async fn first_asset(&self, job: &Job) -> Result<Asset> {
         match job.status {
             JobStatus::Succeeded => match job.asset_ids.first() {
-                Some(id) => self.asset(*id).await,
+                Some(id) => match self.shared.ended.asset(*id) {
+                    Some(asset) => Ok(asset),
+                    None => self.asset(*id).await,
+                },
                 None => Err(Error::Internal(format!(
                     "job {} succeeded without assets",
                     job.id
@@ -500,6 +557,7 @@ impl Engine {
             .store
             .retry_job(job_id, Timestamp::now())
             .await?;
+        self.shared.ended.forget_job(job_id);
         let client_id = job.request.client_id.clone();
         self.shared
             .events
@@ -512,7 +570,26 @@ impl Engine {
     /// Deletes a finished job and its log; its assets and costs stay.
     pub async fn delete_job(&self, job_id: JobId) -> Result<()> {
         self.check_open()?;
-        self.shared.store.delete_job(job_id).await
+        self.shared.store.delete_job(job_id).await?;
+        self.shared.ended.forget_job(job_id);
+        Ok(())
+    }
+
+    /// Deletes every job that ended more than `older_than` ago, with its
+    /// log; their assets and costs stay. Returns how many jobs went.
+    pub async fn prune_jobs(&self, older_than: Duration) -> Result<u64> {
+        self.check_open()?;
+        let cut = Timestamp::now().minus(older_than);
+        self.shared.store.prune_jobs(cut).await
+    }
+
+    /// Sets the job gauges of [`metrics`] (jobs per status, queue depth)
+    /// from the store's counts; a host exporting metrics calls it every
+    /// few seconds.
+    pub async fn refresh_job_metrics(&self) -> Result<()> {
+        let stats = self.job_stats(None).await?;
+        metrics::record_job_stats(&stats);
+        Ok(())
     }
 
     /// One asset.
@@ -542,6 +619,27 @@ impl Engine {
         let bytes = self.shared.blobs.read(&asset.sha256).await?;
         self.record_use(&asset, UsageKind::Read);
         Ok(bytes)
+    }
+
+    /// A URL that downloads an asset's bytes without credentials until
+    /// `ttl` has passed: a presigned URL of the object store. A blob store
+    /// that cannot sign (files, the database) answers `invalid_request`
+    /// naming `blobs`; read those assets with [`Engine::read_bytes`] or
+    /// [`Engine::open_asset`]. (A `file://` URL is not offered: it would
+    /// neither expire nor work on another machine.)
+    pub async fn asset_url(&self, asset_id: AssetId, ttl: Duration) -> Result<String> {
+        self.check_open()?;
+        let asset = self.asset(asset_id).await?;
+        self.shared
+            .blobs
+            .presigned_url(&asset.sha256, ttl)
+            .await?
+            .ok_or_else(|| {
+                Error::invalid(
+                    "blobs",
+                    "this blob store cannot sign download URLs; use read_bytes or a reader",
+                )
+            })
     }
 
     /// An asset's bytes as a stream. Recorded as a `read`.
@@ -612,6 +710,7 @@ impl Engine {
                 id: asset_id.to_string(),
             })?;
         self.shared.search.remove(&deleted.client_id, asset_id);
+        self.shared.ended.forget_asset(asset_id);
         if deleted.orphaned {
             self.shared.blobs.delete(&deleted.sha256).await?;
         }
@@ -673,8 +772,9 @@ impl Engine {
     }
 
     /// Stops gracefully: no new claims; running jobs get the configured grace
-    /// period to finish, then are released for another worker. Calls after
-    /// `close` fail; closing twice is fine.
+    /// period to finish, then are released for another worker; sinks deliver
+    /// the events they queued ([`EventSink::flush`]). Calls after `close`
+    /// fail; closing twice is fine.
     pub async fn close(&self) -> Result<()> {
         if self.shared.shutting_down.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -693,6 +793,7 @@ impl Engine {
             let _ = task.await;
         }
         self.shared.usage.flush().await;
+        self.shared.events.flush_sinks().await;
         Ok(())
     }
 

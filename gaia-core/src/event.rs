@@ -1,5 +1,6 @@
 //! Events: what the engine tells hosts, in order, with a per-engine `seq`.
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::error::JobError;
@@ -140,4 +141,12 @@ impl EventKind {
 pub trait EventSink: Send + Sync + 'static {
     /// Receives one event.
     fn publish(&self, event: &Event);
+
+    /// Delivers what the sink has queued; [`crate::Engine::close`] awaits it
+    /// after the last event. A sink that publishes from its own task returns
+    /// a future that ends once that task has sent its queue (or gave up,
+    /// within a bound of its own); the default has nothing to wait for.
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }

@@ -22,10 +22,12 @@ pub use asset::{
     Asset, AssetKind, AssetSource, AudioFormat, DocumentFormat, ImageFormat, Media, ModelFormat,
     VideoFormat,
 };
-pub use config::{EngineConfig, ProviderConfig, RetryConfig, Secret};
-pub use derive::{DeriveSpec, Operation};
+pub use config::{
+    Durability, EngineConfig, EventsConfig, NatsConfig, ProviderConfig, RetryConfig, Secret,
+};
+pub use derive::{DeriveSpec, Operation, UpscaleMode};
 pub use embed::{Embedder, HashedEmbedder, VectorFilter, VectorIndex};
-pub use engine::{Engine, EngineBuilder, EventStream, ProviderInfo};
+pub use engine::{Engine, EngineBuilder, EventStream, ProviderInfo, metrics};
 pub use engine::{
     ImportRequest, ImportSource, LOCAL_PROVIDER, MAX_SEARCH_RESULTS, ScoredAsset, SearchFilter,
 };
@@ -39,17 +41,17 @@ pub use job::{
 pub use money::Money;
 pub use progress::Progress;
 pub use provider::{
-    Call, ContextReporter, GenerateContext, Generation, ModelInfo, PriceRule, Provider,
-    StagedOutput, StagingFile,
+    Call, CallInput, ContextReporter, GenerateContext, Generation, InputRole, ModelInfo, PriceRule,
+    Provider, StagedOutput, StagingFile,
 };
 pub use request::{
     AudioMode, AudioSpec, Detail, ImageSpec, MAX_COUNT, MAX_DURATION_S, MAX_PROMPT_CHARS, MAX_SIDE,
     ModelSpec, Quality, Request, Reuse, Route, RouteTarget, Spec, VideoSpec, parse_json,
 };
 pub use store::{
-    AssetFilter, AssetStore, AttemptStart, BlobReader, BlobStore, Budget, BudgetPeriod, ClaimedJob,
-    Completion, CostEntry, CostGroup, CostQuery, CostReport, CostRow, CostStore, DeletedAsset,
-    Inserted, JobStore, NewJob, Retry, Store,
+    AssetFilter, AssetStore, AttemptStart, AttemptStarted, BlobReader, BlobStore, Budget,
+    BudgetPeriod, ClaimedJob, Completion, CostEntry, CostGroup, CostQuery, CostReport, CostRow,
+    CostStore, DeletedAsset, Inserted, JobStore, NewJob, Retry, Store,
 };
 pub use store::{
     ClientUsage, InsertedAsset, Lineage, StoredEmbedding, UsageCount, UsageKind, UsageRecord,

@@ -1,7 +1,7 @@
 //! The `Provider` trait: what every generation backend implements.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::asset::AssetKind;
+use crate::asset::{Asset, AssetKind};
 use crate::error::{Error, Result};
 use crate::id::JobId;
 use crate::job::LogLevel;
@@ -28,6 +28,46 @@ pub struct ModelInfo {
     pub price: PriceRule,
     /// One line for `gaia providers`.
     pub description: String,
+    /// The derived operation it performs (`edit`, `upscale`, `retexture`,
+    /// `image_to_3d`; `kind` is then what it outputs), or `None` for a
+    /// generation model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+}
+
+impl ModelInfo {
+    /// A generation model.
+    pub fn new(
+        id: impl Into<String>,
+        kind: AssetKind,
+        price: PriceRule,
+        description: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            kind,
+            price,
+            description: description.into(),
+            operation: None,
+        }
+    }
+
+    /// A model performing the derived operation `operation` (see
+    /// [`crate::Operation::name`]) and outputting `kind`.
+    pub fn performing(mut self, operation: impl Into<String>) -> Self {
+        self.operation = Some(operation.into());
+        self
+    }
+
+    /// Whether it serves `spec`: a generation model serves specs of its kind,
+    /// an operation model serves derivations with that operation.
+    pub fn serves(&self, spec: &Spec) -> bool {
+        let operation = match spec {
+            Spec::Derive(derive) => Some(derive.operation.name()),
+            _ => None,
+        };
+        self.kind == spec.kind() && self.operation.as_deref() == operation
+    }
 }
 
 /// How a model is priced, from the provider's published prices.
@@ -80,6 +120,39 @@ pub struct Call {
     pub model: String,
     /// What to make.
     pub spec: Spec,
+    /// Existing assets the call works from, each copied to a local file for
+    /// the duration of the call: a derivation's parent (and an edit's mask),
+    /// a video's reference image.
+    pub inputs: Vec<CallInput>,
+}
+
+impl Call {
+    /// The input playing `role`, if the call has one.
+    pub fn input(&self, role: InputRole) -> Option<&CallInput> {
+        self.inputs.iter().find(|input| input.role == role)
+    }
+}
+
+/// An existing asset a call works from.
+#[derive(Debug, Clone)]
+pub struct CallInput {
+    /// What it is for.
+    pub role: InputRole,
+    /// The asset (its kind, format, dimensions).
+    pub asset: Asset,
+    /// A local file holding its bytes, valid while the call runs.
+    pub path: PathBuf,
+}
+
+/// What an input asset is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputRole {
+    /// The asset a derived operation works on.
+    Parent,
+    /// An edit's mask (transparent where to edit).
+    Mask,
+    /// A reference image (image-to-video).
+    Reference,
 }
 
 /// What a provider hands back: outputs staged on disk and what it charged.
@@ -111,6 +184,12 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Calls in flight at once across every worker on the store (`None`: no limit).
     fn max_in_flight(&self) -> Option<u32> {
+        None
+    }
+
+    /// A model it was not declared with but can run for `kind` (Replicate
+    /// runs any `owner/name`); `None` when it cannot.
+    fn open_model(&self, _id: &str, _kind: AssetKind) -> Option<ModelInfo> {
         None
     }
 
@@ -154,6 +233,11 @@ pub trait ContextReporter: Send + Sync + 'static {
     fn log(&self, level: LogLevel, message: String);
     /// Saves a remote task id durably before the provider waits on it.
     async fn checkpoint(&self, value: String) -> Result<()>;
+    /// Whether the job itself was canceled, rather than only stopped in this
+    /// process (see [`GenerateContext::is_job_canceled`]).
+    fn job_canceled(&self) -> bool {
+        true
+    }
 }
 
 /// What a provider may do while it generates: report progress, write log
@@ -162,6 +246,7 @@ pub struct GenerateContext {
     reporter: Arc<dyn ContextReporter>,
     cancel: CancellationToken,
     staging_dir: PathBuf,
+    charged: Mutex<Option<Money>>,
 }
 
 impl GenerateContext {
@@ -175,6 +260,7 @@ impl GenerateContext {
             reporter,
             cancel,
             staging_dir,
+            charged: Mutex::new(None),
         }
     }
 
@@ -202,9 +288,30 @@ impl GenerateContext {
         self.reporter.checkpoint(value.into()).await
     }
 
+    /// Records what the provider has charged for this call so far, as soon
+    /// as it is known: the ledger keeps it even if the call then fails, and
+    /// it is the job's cost when [`Generation::cost`] is `None`.
+    pub fn report_cost(&self, cost: Money) {
+        *self.charged.lock().unwrap_or_else(|e| e.into_inner()) = Some(cost);
+    }
+
+    /// The latest cost reported with [`Self::report_cost`].
+    pub fn reported_cost(&self) -> Option<Money> {
+        *self.charged.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Fires when the job is canceled or the engine shuts down.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel
+    }
+
+    /// Whether the cancellation signal means the job itself was canceled
+    /// (by a host): then a provider cancels its remote task. The signal also
+    /// fires when only this engine stops working on the job (it shuts down,
+    /// or the job's lease went to another worker); the remote task must then
+    /// keep running, since the job resumes it from its checkpoint.
+    pub fn is_job_canceled(&self) -> bool {
+        self.cancel.is_cancelled() && self.reporter.job_canceled()
     }
 
     /// `Err(Canceled)` once the job has been canceled.

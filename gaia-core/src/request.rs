@@ -481,14 +481,14 @@ impl Spec {
         }
     }
 
-    /// The prompt (empty for a derivation, which has none).
+    /// The prompt (a derivation's operation prompt, or empty when it has none).
     pub fn prompt(&self) -> &str {
         match self {
             Spec::Image(s) => &s.prompt,
             Spec::Audio(s) => &s.prompt,
             Spec::Model(s) => &s.prompt,
             Spec::Video(s) => &s.prompt,
-            Spec::Derive(_) => "",
+            Spec::Derive(s) => s.operation.prompt().unwrap_or(""),
         }
     }
 
@@ -544,13 +544,18 @@ impl Spec {
 }
 
 fn validate_prompt(prompt: &str) -> Result<()> {
+    validate_prompt_at("spec.prompt", prompt)
+}
+
+/// Checks a prompt found at `field`: not blank, not over the length limit.
+pub(crate) fn validate_prompt_at(field: &str, prompt: &str) -> Result<()> {
     if prompt.trim().is_empty() {
-        return Err(Error::invalid("spec.prompt", "is empty"));
+        return Err(Error::invalid(field, "is empty"));
     }
     let chars = prompt.chars().count();
     if chars > MAX_PROMPT_CHARS {
         return Err(Error::invalid(
-            "spec.prompt",
+            field,
             format!("has {chars} characters, over the limit of {MAX_PROMPT_CHARS}"),
         ));
     }

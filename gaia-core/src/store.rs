@@ -1,6 +1,8 @@
 //! Store traits: the durable queue and records (jobs, assets, costs, budgets)
 //! and the blob store. gaia-store implements them for SQLite and Postgres.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -137,12 +139,16 @@ pub trait JobStore: Send + Sync + 'static {
     /// Records the provider and model of the current attempt and reserves
     /// `reserve` against every budget of the job's client and campaign, in the
     /// transaction that checks the limits. `Err(BudgetExceeded)` reserves nothing.
+    ///
+    /// With `max_in_flight`, the attempt takes one of the provider's call
+    /// slots, counted over every worker on the store; when none is free it
+    /// records nothing and answers [`AttemptStarted::ProviderFull`].
     async fn start_attempt(
         &self,
         job_id: JobId,
         worker: &str,
         attempt: &AttemptStart,
-    ) -> Result<Option<()>>;
+    ) -> Result<Option<AttemptStarted>>;
 
     /// Persists progress.
     async fn set_progress(&self, job_id: JobId, progress: Progress) -> Result<()>;
@@ -177,6 +183,17 @@ pub trait JobStore: Send + Sync + 'static {
         run_after: Timestamp,
     ) -> Result<Option<()>>;
 
+    /// Puts a job back without counting the attempt until a call slot of
+    /// `provider` frees (the store then makes it due at once) or `run_after`
+    /// at the latest.
+    async fn defer_job(
+        &self,
+        job_id: JobId,
+        worker: &str,
+        provider: &str,
+        run_after: Timestamp,
+    ) -> Result<Option<()>>;
+
     /// Ends a job as failed, recording any charge and releasing its reservation.
     async fn fail_job(
         &self,
@@ -196,6 +213,12 @@ pub trait JobStore: Send + Sync + 'static {
     /// Deletes a finished job and its log (its assets and costs stay);
     /// `conflict` while it is queued or running.
     async fn delete_job(&self, job_id: JobId) -> Result<()>;
+
+    /// Deletes every job that ended (succeeded, failed or canceled) before
+    /// `finished_before`, with its log lines; their assets and the cost
+    /// ledger stay. Queued and running jobs are never touched. Returns how
+    /// many jobs went.
+    async fn prune_jobs(&self, finished_before: Timestamp) -> Result<u64>;
 
     /// One job.
     async fn job(&self, job_id: JobId) -> Result<Option<Job>>;
@@ -218,6 +241,23 @@ pub trait JobStore: Send + Sync + 'static {
         client_id: &ClientId,
         generation_digest: &str,
     ) -> Result<Option<Job>>;
+
+    /// Wake-ups from other processes: an item whenever a job may have become
+    /// claimable (submitted, retried, released, or woken by a freed provider
+    /// slot) anywhere on the store. `None` when the store has no such signal
+    /// (workers then poll). The engine holds one stream while it has workers.
+    async fn queue_wakeups(&self) -> Result<Option<futures::stream::BoxStream<'static, ()>>> {
+        Ok(None)
+    }
+}
+
+/// How [`JobStore::start_attempt`] went for a job still held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptStarted {
+    /// Recorded, reserved and holding a call slot of the provider.
+    Started,
+    /// The provider has `max_in_flight` calls running; nothing was recorded.
+    ProviderFull,
 }
 
 /// What the start of an attempt records.
@@ -233,6 +273,8 @@ pub struct AttemptStart {
     pub reserve: Money,
     /// Now (budget periods are computed from it).
     pub now: Timestamp,
+    /// The provider's limit on calls in flight across the store, if any.
+    pub max_in_flight: Option<u32>,
 }
 
 /// Filters for listing assets; every field narrows.
@@ -579,4 +621,11 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Frees the bytes (the caller checked no asset references them).
     async fn delete(&self, sha256: &str) -> Result<()>;
+
+    /// A URL that downloads the bytes without credentials for `ttl` (a
+    /// presigned object-store URL); `None` when this store cannot sign one.
+    async fn presigned_url(&self, sha256: &str, ttl: Duration) -> Result<Option<String>> {
+        let _ = (sha256, ttl);
+        Ok(None)
+    }
 }

@@ -38,12 +38,7 @@ impl Default for ProceduralProvider {
 }
 
 fn model(id: &str, kind: AssetKind, description: &str) -> ModelInfo {
-    ModelInfo {
-        id: id.to_owned(),
-        kind,
-        price: PriceRule::Free,
-        description: description.to_owned(),
-    }
+    ModelInfo::new(id, kind, PriceRule::Free, description)
 }
 
 impl ProceduralProvider {
@@ -346,6 +341,7 @@ mod tests {
             attempt: 1,
             model: TEXTURE_MODEL.into(),
             spec: Spec::Image(spec),
+            inputs: Vec::new(),
         }
     }
 
@@ -395,6 +391,7 @@ mod tests {
             attempt: 1,
             model: model.into(),
             spec: spec.into(),
+            inputs: Vec::new(),
         }
     }
 

@@ -26,11 +26,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use gaia_core::{
-    Asset, AssetFilter, AssetId, AssetKind, AssetSource, AttemptStart, AudioFormat, AudioSpec,
-    Budget, BudgetPeriod, ClaimedJob, ClientId, Completion, CostEntry, CostGroup, CostQuery,
-    CostReport, Error, ErrorCode, ImageFormat, ImageSpec, Job, JobError, JobFilter, JobId,
-    JobStatus, LogLevel, LogLine, Media, Money, NewJob, PageRequest, Progress, Request, Result,
-    Retry, Store, Timestamp,
+    Asset, AssetFilter, AssetId, AssetKind, AssetSource, AttemptStart, AttemptStarted, AudioFormat,
+    AudioSpec, Budget, BudgetPeriod, ClaimedJob, ClientId, Completion, CostEntry, CostGroup,
+    CostQuery, CostReport, Error, ErrorCode, ImageFormat, ImageSpec, Job, JobError, JobFilter,
+    JobId, JobStatus, LogLevel, LogLine, Media, Money, NewJob, PageRequest, Progress, Request,
+    Result, Retry, Store, Timestamp,
 };
 use gaia_core::{InsertedAsset, UsageKind, UsageRecord};
 
@@ -81,10 +81,13 @@ macro_rules! store_conformance_tests {
             complete_job_with_reused_assets,
             retry_later_requeues_with_the_error,
             release_job_does_not_count_the_attempt,
+            provider_slots_limit_calls_in_flight,
+            a_freed_slot_wakes_one_waiter,
             fail_job_records_error_and_cost,
             cancel_rules,
             retry_job_rules,
             delete_job_rules,
+            prune_jobs_removes_only_old_finished_jobs,
             recover_expired_requeues_or_fails,
             budget_refuses_past_the_limit,
             campaign_budgets,
@@ -235,8 +238,12 @@ fn attempt(reserve: i64, now: Timestamp) -> AttemptStart {
         estimate: Money::from_micros(reserve),
         reserve: Money::from_micros(reserve),
         now,
+        max_in_flight: None,
     }
 }
+
+/// Whether an attempt started.
+const STARTED: Option<AttemptStarted> = Some(AttemptStarted::Started);
 
 fn completion(
     job: &Job,
@@ -795,7 +802,7 @@ pub async fn complete_job_stores_assets_and_cost(store: Arc<dyn Store>) -> CaseR
     let started = store
         .start_attempt(job.id, "w1", &attempt(50_000, T0))
         .await?;
-    assert_eq!(started, Some(()));
+    assert_eq!(started, STARTED);
     let assets = vec![image_asset(&job, &sha('a')), image_asset(&job, &sha('b'))];
     let cost = charge(&job, "mock", "m1", 40_000, at(SECOND));
     let done = store
@@ -920,7 +927,7 @@ pub async fn retry_later_requeues_with_the_error(store: Arc<dyn Store>) -> CaseR
     let started = store
         .start_attempt(other.id, "w2", &attempt(95, T0))
         .await?;
-    assert_eq!(started, Some(()));
+    assert_eq!(started, STARTED);
 
     assert!(
         store
@@ -953,9 +960,172 @@ pub async fn release_job_does_not_count_the_attempt(store: Arc<dyn Store>) -> Ca
     let started = store
         .start_attempt(other.id, "w2", &attempt(10, T0))
         .await?;
-    assert_eq!(started, Some(()));
+    assert_eq!(started, STARTED);
     let again = claim_at(store, "w1", at(10 * SECOND)).await?;
     assert_eq!((again.job.id, again.job.attempts), (job.id, 1));
+    Ok(())
+}
+
+/// An attempt with `max_in_flight` takes a call slot of its provider, counted
+/// over every worker; a full provider records nothing, and a deferred job
+/// waits (its attempt not counted) until a slot frees.
+pub async fn provider_slots_limit_calls_in_flight(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let limited = |max: u32| AttemptStart {
+        max_in_flight: Some(max),
+        ..attempt(0, T0)
+    };
+    let first = running(store, new_job("c", 0)?, "w1").await?;
+    assert_eq!(
+        store.start_attempt(first.id, "w1", &limited(1)).await?,
+        STARTED
+    );
+    let second = running(store, new_job("c", 0)?, "w2").await?;
+    assert_eq!(
+        store.start_attempt(second.id, "w2", &limited(1)).await?,
+        Some(AttemptStarted::ProviderFull)
+    );
+    assert_eq!(
+        self::job(store, second.id).await?.provider,
+        None,
+        "nothing recorded"
+    );
+    let elsewhere = AttemptStart {
+        provider: "other".to_owned(),
+        ..limited(1)
+    };
+    assert_eq!(
+        store.start_attempt(second.id, "w2", &elsewhere).await?,
+        STARTED,
+        "slots are per provider"
+    );
+    assert_eq!(
+        store.start_attempt(second.id, "w2", &limited(2)).await?,
+        STARTED,
+        "a higher limit fits"
+    );
+
+    let third = running(store, new_job("c", 0)?, "w3").await?;
+    assert_eq!(
+        store.start_attempt(third.id, "w3", &limited(2)).await?,
+        Some(AttemptStarted::ProviderFull)
+    );
+    let deferred = store
+        .defer_job(third.id, "w3", "mock", at(60 * SECOND))
+        .await?;
+    assert_eq!(deferred, Some(()));
+    let waiting = self::job(store, third.id).await?;
+    assert_eq!((waiting.status, waiting.attempts), (JobStatus::Queued, 0));
+    assert_eq!(
+        store.defer_job(third.id, "w3", "mock", at(SECOND)).await?,
+        None,
+        "no longer held"
+    );
+    assert!(
+        store
+            .claim_job("w4", at(SECOND), at(30 * SECOND))
+            .await?
+            .is_none()
+    );
+
+    let done = completion(
+        &first,
+        vec![image_asset(&first, &sha('a'))],
+        None,
+        at(SECOND),
+    );
+    assert!(store.complete_job("w1", done).await?.is_some());
+    let woken = claim_at(store, "w4", at(SECOND)).await?;
+    assert_eq!(
+        (woken.job.id, woken.job.attempts),
+        (third.id, 1),
+        "due once a slot freed"
+    );
+    assert_eq!(
+        store.start_attempt(third.id, "w4", &limited(2)).await?,
+        STARTED
+    );
+    Ok(())
+}
+
+/// Each slot that frees (whatever ends the attempt: cancel, failure, lease
+/// recovery) makes exactly one waiting job due, the first in claim order.
+pub async fn a_freed_slot_wakes_one_waiter(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let limited = AttemptStart {
+        max_in_flight: Some(1),
+        ..attempt(0, T0)
+    };
+    let holder = running(store, new_job("c", 0)?, "w1").await?;
+    assert_eq!(
+        store.start_attempt(holder.id, "w1", &limited).await?,
+        STARTED
+    );
+    let mut waiters = Vec::new();
+    for priority in [0, 5, 0] {
+        let job = running(store, new_job("c", priority)?, "w2").await?;
+        assert_eq!(
+            store.start_attempt(job.id, "w2", &limited).await?,
+            Some(AttemptStarted::ProviderFull)
+        );
+        store
+            .defer_job(job.id, "w2", "mock", at(600 * SECOND))
+            .await?;
+        waiters.push(job);
+    }
+    let never_started = running(store, new_job("c", 0)?, "w5").await?;
+    store.cancel_job(never_started.id, at(SECOND)).await?;
+    assert!(
+        store
+            .claim_job("w3", at(SECOND), at(30 * SECOND))
+            .await?
+            .is_none(),
+        "a job without a slot frees none"
+    );
+
+    store.cancel_job(holder.id, at(SECOND)).await?;
+    let first = claim_at(store, "w3", at(SECOND)).await?;
+    assert_eq!(first.job.id, waiters[1].id, "the highest priority waiter");
+    assert!(
+        store
+            .claim_job("w3", at(SECOND), at(30 * SECOND))
+            .await?
+            .is_none(),
+        "one waiter per slot"
+    );
+
+    assert_eq!(
+        store.start_attempt(first.job.id, "w3", &limited).await?,
+        STARTED
+    );
+    store
+        .fail_job(
+            "w3",
+            first.job.id,
+            provider_error("boom"),
+            None,
+            at(2 * SECOND),
+        )
+        .await?;
+    let second = claim_at(store, "w4", at(2 * SECOND)).await?;
+    assert_eq!(second.job.id, waiters[0].id);
+
+    assert_eq!(
+        store.start_attempt(second.job.id, "w4", &limited).await?,
+        STARTED
+    );
+    assert_eq!(
+        store.recover_expired(at(100 * SECOND)).await?.len(),
+        1,
+        "the lease ran out"
+    );
+    let recovered = claim_at(store, "w5", at(100 * SECOND)).await?;
+    assert_eq!(recovered.job.id, waiters[0].id, "requeued by recovery");
+    let last = claim_at(store, "w5", at(100 * SECOND)).await?;
+    assert_eq!(
+        last.job.id, waiters[2].id,
+        "woken by the slot recovery freed"
+    );
     Ok(())
 }
 
@@ -986,7 +1156,7 @@ pub async fn fail_job_records_error_and_cost(store: Arc<dyn Store>) -> CaseResul
     let started = store
         .start_attempt(other.id, "w2", &attempt(93, T0))
         .await?;
-    assert_eq!(started, Some(()));
+    assert_eq!(started, STARTED);
     Ok(())
 }
 
@@ -1117,6 +1287,49 @@ pub async fn delete_job_rules(store: Arc<dyn Store>) -> CaseResult {
     Ok(())
 }
 
+/// Pruning deletes the jobs (and log lines) that ended before the cut, in
+/// every terminal status; queued, running and recent jobs stay, and so do
+/// the pruned jobs' assets and the cost ledger.
+pub async fn prune_jobs_removes_only_old_finished_jobs(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let line = |message: &str| LogLine {
+        at: T0,
+        level: LogLevel::Info,
+        message: message.to_owned(),
+    };
+    let old_success = succeeded(store, new_job("c", 0)?, &sha('a'), 10).await?;
+    store.append_logs(old_success.id, &[line("old")]).await?;
+    let old_failure = failed(store, new_job("c", 0)?, 5, at(SECOND)).await?;
+    let recent_failure = failed(store, new_job("c", 0)?, 7, at(DAY)).await?;
+    store
+        .append_logs(recent_failure.id, &[line("recent")])
+        .await?;
+    let still_running = running(store, new_job("c", 0)?, "w-run").await?;
+    let old_cancel = submit_one(store, new_job("c", 0)?).await?;
+    store.cancel_job(old_cancel.id, at(2 * SECOND)).await?;
+    let still_queued = submit_one(store, new_job("c", 0)?).await?;
+    let asset_ids = old_success.asset_ids.clone();
+
+    assert_eq!(store.prune_jobs(at(10 * SECOND)).await?, 3);
+    for gone in [old_success.id, old_failure.id, old_cancel.id] {
+        assert_eq!(store.job(gone).await?, None, "job {gone} was kept");
+    }
+    assert!(store.job_logs(old_success.id).await?.is_empty());
+    for kept in [recent_failure.id, still_running.id, still_queued.id] {
+        assert!(store.job(kept).await?.is_some(), "job {kept} was pruned");
+    }
+    assert_eq!(
+        store.job_logs(recent_failure.id).await?,
+        vec![line("recent")]
+    );
+    for asset_id in asset_ids {
+        assert!(store.asset(asset_id).await?.is_some(), "an asset went");
+    }
+    assert_eq!(total_cost(store, "c").await?.total_micros.micros(), 22);
+    assert_eq!(store.prune_jobs(at(10 * SECOND)).await?, 0);
+    Ok(())
+}
+
 /// Jobs whose lease expired are requeued with their checkpoint, or failed
 /// when out of attempts; their reservations are released.
 pub async fn recover_expired_requeues_or_fails(store: Arc<dyn Store>) -> CaseResult {
@@ -1160,7 +1373,7 @@ pub async fn recover_expired_requeues_or_fails(store: Arc<dyn Store>) -> CaseRes
     let started = store
         .start_attempt(healthy.id, "w3", &attempt(10, T0))
         .await?;
-    assert_eq!(started, Some(()));
+    assert_eq!(started, STARTED);
     assert_eq!(
         store.save_checkpoint(resumable.id, "w1", "late").await?,
         None
@@ -1186,7 +1399,7 @@ pub async fn budget_refuses_past_the_limit(store: Arc<dyn Store>) -> CaseResult 
         store
             .start_attempt(a.id, "wa", &attempt(600_000, T0))
             .await?,
-        Some(())
+        STARTED
     );
     let error = expect_error(
         store.start_attempt(b.id, "wb", &attempt(500_000, T0)).await,
@@ -1202,7 +1415,7 @@ pub async fn budget_refuses_past_the_limit(store: Arc<dyn Store>) -> CaseResult 
         store
             .start_attempt(c.id, "wc", &attempt(400_000, T0))
             .await?,
-        Some(())
+        STARTED
     );
     // a spends more than it reserved; c still holds 400,000.
     let cost = charge(&a, "mock", "m1", 700_000, at(SECOND));
@@ -1221,7 +1434,7 @@ pub async fn budget_refuses_past_the_limit(store: Arc<dyn Store>) -> CaseResult 
     let fits = store
         .start_attempt(b.id, "wb", &attempt(300_000, at(SECOND)))
         .await?;
-    assert_eq!(fits, Some(()));
+    assert_eq!(fits, STARTED);
 
     // A refused attempt holds nothing, not even what its job held before.
     expect_error(
@@ -1234,7 +1447,7 @@ pub async fn budget_refuses_past_the_limit(store: Arc<dyn Store>) -> CaseResult 
     let fits = store
         .start_attempt(d.id, "wd", &attempt(300_000, at(SECOND)))
         .await?;
-    assert_eq!(fits, Some(()));
+    assert_eq!(fits, STARTED);
     Ok(())
 }
 
@@ -1256,7 +1469,7 @@ pub async fn campaign_budgets(store: Arc<dyn Store>) -> CaseResult {
 
     assert_eq!(
         store.start_attempt(x1.id, "w", &attempt(80, T0)).await?,
-        Some(())
+        STARTED
     );
     let error = expect_error(
         store.start_attempt(x2.id, "w", &attempt(30, T0)).await,
@@ -1265,7 +1478,7 @@ pub async fn campaign_budgets(store: Arc<dyn Store>) -> CaseResult {
     assert!(error.to_string().contains("campaign x"), "{error}");
     assert_eq!(
         store.start_attempt(y.id, "w", &attempt(900, T0)).await?,
-        Some(())
+        STARTED
     );
     expect_error(
         store.start_attempt(loose.id, "w", &attempt(30, T0)).await,
@@ -1273,12 +1486,12 @@ pub async fn campaign_budgets(store: Arc<dyn Store>) -> CaseResult {
     );
     assert_eq!(
         store.start_attempt(loose.id, "w", &attempt(20, T0)).await?,
-        Some(())
+        STARTED
     );
     let unlimited = store
         .start_attempt(elsewhere.id, "w", &attempt(5_000, T0))
         .await?;
-    assert_eq!(unlimited, Some(()));
+    assert_eq!(unlimited, STARTED);
     Ok(())
 }
 
@@ -1295,13 +1508,13 @@ pub async fn periods_ignore_earlier_spending(store: Arc<dyn Store>) -> CaseResul
         store
             .start_attempt(today.id, "w", &attempt(100, T0))
             .await?,
-        Some(())
+        STARTED
     );
     let this_month = running(store, new_job("m", 0)?, "w").await?;
     let started = store
         .start_attempt(this_month.id, "w", &attempt(100, T0))
         .await?;
-    assert_eq!(started, Some(()));
+    assert_eq!(started, STARTED);
 
     // Today's spending counts.
     store
@@ -1319,7 +1532,7 @@ pub async fn periods_ignore_earlier_spending(store: Arc<dyn Store>) -> CaseResul
         store
             .start_attempt(more.id, "w", &attempt(50, at(SECOND)))
             .await?,
-        Some(())
+        STARTED
     );
 
     // A total budget counts yesterday too: 90 + 50 spent leave 40 of 180,
@@ -1340,7 +1553,7 @@ pub async fn periods_ignore_earlier_spending(store: Arc<dyn Store>) -> CaseResul
         store
             .start_attempt(last.id, "w", &attempt(40, at(SECOND)))
             .await?,
-        Some(())
+        STARTED
     );
     Ok(())
 }
@@ -1369,7 +1582,7 @@ pub async fn budget_reservations_hold_under_concurrency(store: Arc<dyn Store>) -
             .await
             .map_err(|e| Error::Internal(format!("attempt task: {e}")))?;
         match outcome {
-            Ok(Some(())) => reserved += 1,
+            Ok(STARTED) => reserved += 1,
             Err(Error::BudgetExceeded(_)) => refused += 1,
             other => panic!("unexpected outcome {other:?}"),
         }

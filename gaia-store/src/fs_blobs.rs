@@ -6,16 +6,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use gaia_core::{BlobReader, BlobStore, Error, Result, StagedOutput};
+use gaia_core::{BlobReader, BlobStore, Durability, Error, Result, StagedOutput};
 
 /// Blobs stored as files under a root folder, one per SHA-256.
 ///
-/// `put` moves the staged file into place (or copies it when the staging
-/// folder is on another filesystem) after flushing it to disk, so the bytes
-/// are durable before the caller commits a row naming them.
+/// `put` moves the complete staged file into place by a rename (or a copy
+/// renamed into place when the staging folder is on another filesystem), so
+/// a blob's name never shows partial bytes. With [`Durability::Full`] the
+/// file and its folder are also flushed to disk first, so the bytes survive
+/// a power loss before the caller commits a row naming them.
 #[derive(Debug, Clone)]
 pub struct FsBlobStore {
     root: Arc<Path>,
+    durability: Durability,
 }
 
 impl FsBlobStore {
@@ -25,7 +28,17 @@ impl FsBlobStore {
         tokio::fs::create_dir_all(&root).await.map_err(|e| {
             Error::storage(format!("cannot create blob folder {}", root.display()), e)
         })?;
-        Ok(Self { root: root.into() })
+        Ok(Self {
+            root: root.into(),
+            durability: Durability::Normal,
+        })
+    }
+
+    /// The same store, flushing each blob to disk when `durability` is
+    /// [`Durability::Full`].
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
     }
 
     /// The folder the blobs live in.
@@ -42,10 +55,24 @@ impl FsBlobStore {
 }
 
 /// Opens the blob store a URL names: `file:///absolute/path` or
-/// `file://relative/path`.
+/// `file://relative/path`, or (feature `s3`) `s3://bucket/prefix` (see
+/// [`crate::S3BlobStore::open`]).
 pub async fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>> {
+    open_blob_store_with(url, Durability::Normal).await
+}
+
+/// Opens the blob store a URL names, flushing file blobs to disk when
+/// `durability` is [`Durability::Full`] (object stores are durable once a
+/// put returns).
+pub async fn open_blob_store_with(url: &str, durability: Durability) -> Result<Arc<dyn BlobStore>> {
+    #[cfg(feature = "s3")]
+    if url.starts_with("s3://") {
+        return Ok(Arc::new(crate::S3BlobStore::open(url)?));
+    }
     match url.strip_prefix("file://") {
-        Some(path) if !path.is_empty() => Ok(Arc::new(FsBlobStore::open(path).await?)),
+        Some(path) if !path.is_empty() => Ok(Arc::new(
+            FsBlobStore::open(path).await?.with_durability(durability),
+        )),
         _ => Err(Error::invalid(
             "blobs",
             format!("{url:?} is not a supported blob store URL (expected file://PATH)"),
@@ -55,7 +82,7 @@ pub async fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>> {
 
 /// Only 64 lowercase hex characters are keys, so no key can name a path
 /// outside the root.
-fn validate_key(sha256: &str) -> Result<()> {
+pub(crate) fn validate_key(sha256: &str) -> Result<()> {
     let is_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
     if sha256.len() == 64 && sha256.bytes().all(is_hex) {
         Ok(())
@@ -71,7 +98,8 @@ fn validate_key(sha256: &str) -> Result<()> {
 impl BlobStore for FsBlobStore {
     async fn put(&self, staged: StagedOutput) -> Result<()> {
         let target = self.blob_path(staged.sha256())?;
-        tokio::task::spawn_blocking(move || put_blocking(staged, &target))
+        let flush = self.durability == Durability::Full;
+        tokio::task::spawn_blocking(move || put_blocking(staged, &target, flush))
             .await
             .map_err(|e| Error::Internal(format!("blob write task failed: {e}")))?
     }
@@ -112,7 +140,7 @@ impl BlobStore for FsBlobStore {
 
 /// Moves a staged output to `target` durably; keeps the existing copy when
 /// the same bytes are already stored (dropping `staged` removes its file).
-fn put_blocking(staged: StagedOutput, target: &Path) -> Result<()> {
+fn put_blocking(staged: StagedOutput, target: &Path, flush: bool) -> Result<()> {
     if target.exists() {
         return Ok(());
     }
@@ -120,19 +148,24 @@ fn put_blocking(staged: StagedOutput, target: &Path) -> Result<()> {
     fs::create_dir_all(folder).map_err(|e| {
         Error::storage(format!("cannot create blob folder {}", folder.display()), e)
     })?;
-    sync_file(staged.path())?;
+    if flush {
+        sync_file(staged.path())?;
+    }
     let staged_path = staged.into_temp_path();
     if let Err(failed) = staged_path.persist(target) {
         // A rename cannot cross filesystems (EXDEV); copy instead. The staged
         // file is removed when `failed.path` drops.
-        copy_into_place(&failed.path, target)?;
+        copy_into_place(&failed.path, target, flush)?;
     }
-    sync_folder(folder)
+    if flush {
+        sync_folder(folder)?;
+    }
+    Ok(())
 }
 
 /// Copies `source` to `target` through a flushed temporary file in the
 /// target's folder, renamed into place: `target` never holds partial bytes.
-pub(crate) fn copy_into_place(source: &Path, target: &Path) -> Result<()> {
+pub(crate) fn copy_into_place(source: &Path, target: &Path, flush: bool) -> Result<()> {
     let folder = target.parent().unwrap_or(target);
     let copy_error =
         |e: io::Error| Error::storage(format!("cannot copy blob to {}", target.display()), e);
@@ -142,7 +175,9 @@ pub(crate) fn copy_into_place(source: &Path, target: &Path) -> Result<()> {
         .map_err(copy_error)?;
     let mut reader = File::open(source).map_err(copy_error)?;
     io::copy(&mut reader, incoming.as_file_mut()).map_err(copy_error)?;
-    incoming.as_file().sync_all().map_err(copy_error)?;
+    if flush {
+        incoming.as_file().sync_all().map_err(copy_error)?;
+    }
     incoming.persist(target).map_err(|e| copy_error(e.error))?;
     Ok(())
 }
@@ -205,7 +240,7 @@ mod tests {
         fs::write(&source, b"bytes").unwrap();
         let target = dir.path().join("ab").join("cdef");
         fs::create_dir_all(target.parent().unwrap()).unwrap();
-        copy_into_place(&source, &target).unwrap();
+        copy_into_place(&source, &target, true).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"bytes");
         let leftovers: Vec<_> = fs::read_dir(target.parent().unwrap())
             .unwrap()

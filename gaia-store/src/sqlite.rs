@@ -3,6 +3,7 @@
 
 mod assets;
 mod baseline;
+mod blobs;
 mod budget;
 mod costs;
 mod jobs;
@@ -16,12 +17,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gaia_core::{Error, Page, Result};
+use gaia_core::{Durability, Error, Page, Result};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, Transaction};
+
+pub use blobs::SqliteBlobStore;
 
 /// The embedded migrations of `migrations/sqlite`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -86,10 +89,17 @@ impl SqliteStore {
     /// running the migrations: `sqlite://path/to/gaia.db` (relative, or
     /// absolute as `sqlite:///abs/gaia.db`), or `sqlite::memory:` for a
     /// private in-memory database (for tests). Query parameters are ignored.
+    /// Commits survive a crash of the process ([`Durability::Normal`]).
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, Durability::Normal).await
+    }
+
+    /// Opens the database a URL names, committing with `synchronous=FULL`
+    /// when `durability` asks to survive a power loss.
+    pub async fn open_with(url: &str, durability: Durability) -> Result<Self> {
         match parse_url(url)? {
             Location::Memory => Self::open_memory().await,
-            Location::File(path) => Self::open_file(&path).await,
+            Location::File(path) => Self::open_file(&path, durability).await,
         }
     }
 
@@ -99,7 +109,7 @@ impl SqliteStore {
         self.reader.close().await;
     }
 
-    async fn open_file(path: &Path) -> Result<Self> {
+    async fn open_file(path: &Path, durability: Durability) -> Result<Self> {
         let location: Arc<str> = path.display().to_string().into();
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(folder).await.map_err(|e| {
@@ -112,7 +122,10 @@ impl SqliteStore {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match durability {
+                Durability::Normal => SqliteSynchronous::Normal,
+                Durability::Full => SqliteSynchronous::Full,
+            })
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             // Statements are traced by the engine's spans; formatting each
@@ -238,7 +251,7 @@ impl Conditions {
 }
 
 /// The `seq` a listing continues after.
-fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
+pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
     cursor
         .map(|text| {
             text.parse::<i64>().map_err(|_| {
@@ -253,7 +266,7 @@ fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
 
 /// A page from rows fetched with `LIMIT limit + 1`: the extra row only says
 /// that there is a next page, which starts after the last row kept.
-fn into_page<T>(mut rows: Vec<(i64, T)>, limit: u32) -> Page<T> {
+pub(crate) fn into_page<T>(mut rows: Vec<(i64, T)>, limit: u32) -> Page<T> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let more = rows.len() > limit;
     rows.truncate(limit);

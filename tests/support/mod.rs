@@ -99,12 +99,12 @@ impl Scripted {
             name,
             remote: true,
             price,
-            models: vec![ModelInfo {
-                id: "img".into(),
-                kind: AssetKind::Image,
-                price: PriceRule::PerOutput { micros: price },
-                description: "scripted".into(),
-            }],
+            models: vec![ModelInfo::new(
+                "img",
+                AssetKind::Image,
+                PriceRule::PerOutput { micros: price },
+                "scripted",
+            )],
             script: Mutex::new(steps.into()),
             last: Mutex::new(last),
             calls: AtomicUsize::new(0),

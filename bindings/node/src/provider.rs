@@ -174,11 +174,13 @@ impl JsProvider {
         let models = descriptor
             .models
             .into_iter()
-            .map(|model| gaia::ModelInfo {
-                id: model.id,
-                kind: model.kind,
-                price: model.price.map_or(gaia::PriceRule::Free, Into::into),
-                description: model.description,
+            .map(|model| {
+                gaia::ModelInfo::new(
+                    model.id,
+                    model.kind,
+                    model.price.map_or(gaia::PriceRule::Free, Into::into),
+                    model.description,
+                )
             })
             .collect();
         Ok(Self {

@@ -41,12 +41,7 @@ impl From<ModelWire> for ModelInfo {
                 micros: Money::from_micros(micros),
             },
         };
-        ModelInfo {
-            id: model.id,
-            kind: model.kind,
-            price,
-            description: model.description,
-        }
+        ModelInfo::new(model.id, model.kind, price, model.description)
     }
 }
 

@@ -2,11 +2,12 @@
 
 use gaia::{
     AssetFilter, Error, ImportRequest, ImportSource, Operation, PageRequest, Result, SearchFilter,
+    UpscaleMode,
 };
 
 use super::generate::{IMAGE_FORMATS, export, parse_format, write_asset};
 use super::{Context, asset_id};
-use crate::args::{AssetsArgs, AssetsCommand, DeriveArgs, OpArg};
+use crate::args::{AssetsArgs, AssetsCommand, DeriveArgs, OpArg, UpscaleModeArg};
 use crate::output::Output;
 
 pub async fn run(context: &Context, args: AssetsArgs, out: &Output) -> Result<()> {
@@ -109,6 +110,10 @@ async fn dispatch(
             out.search_results(&engine.search_assets(&query, &filter, limit).await?);
         }
         AssetsCommand::Lineage { id } => out.lineage(&engine.lineage(asset_id(&id)?).await?),
+        AssetsCommand::Url { id, ttl } => {
+            let url = engine.asset_url(asset_id(&id)?, ttl).await?;
+            out.download_url(&url, gaia::Timestamp::now().plus(ttl));
+        }
     }
     Ok(())
 }
@@ -169,5 +174,32 @@ fn operation(args: &DeriveArgs) -> Result<Operation> {
             render: args.render,
         },
         OpArg::MeshStats => Operation::MeshStats {},
+        OpArg::Edit => Operation::Edit {
+            prompt: prompt(args, "edit")?,
+            mask_id: args.mask.as_deref().map(asset_id).transpose()?,
+        },
+        OpArg::Upscale => Operation::Upscale {
+            prompt: args.prompt.clone(),
+            mode: match args.mode {
+                UpscaleModeArg::Fast => UpscaleMode::Fast,
+                UpscaleModeArg::Conservative => UpscaleMode::Conservative,
+                UpscaleModeArg::Creative => UpscaleMode::Creative,
+            },
+        },
+        OpArg::Retexture => Operation::Retexture {
+            prompt: prompt(args, "retexture")?,
+            enable_pbr: args.pbr,
+        },
+        OpArg::ImageTo3d => Operation::ImageTo3d {
+            texture: !args.no_texture,
+            enable_pbr: args.pbr,
+        },
     })
+}
+
+/// The `--prompt` an operation needs.
+fn prompt(args: &DeriveArgs, op: &str) -> Result<String> {
+    args.prompt
+        .clone()
+        .ok_or_else(|| Error::invalid("--prompt", format!("is required by --op {op}")))
 }

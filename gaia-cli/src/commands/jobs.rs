@@ -72,6 +72,7 @@ async fn dispatch(
             out.deleted("job", &id);
         }
         JobsCommand::Stats => out.stats(&engine.job_stats(Some(&context.client)).await?),
+        JobsCommand::Prune { older_than } => out.pruned(engine.prune_jobs(older_than).await?),
         JobsCommand::Watch { id, .. } => watch(engine, job_id(&id)?, out).await?,
     }
     Ok(())

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::pipeline::Begin;
 use super::{Engine, Shared};
 use crate::asset::{Asset, AssetSource, Media};
 use crate::derive::{self, DeriveSpec, Operation};
@@ -47,19 +48,24 @@ impl Engine {
             })
     }
 
-    /// Checks at submit that a derivation's parent exists, belongs to the
-    /// requesting client and is of the kind the operation reads.
-    pub(crate) async fn check_derivation(&self, request: &Request) -> Result<()> {
-        let Spec::Derive(spec) = &request.spec else {
-            return Ok(());
-        };
-        parent_of(&self.shared, request, spec).await?;
-        derive::check_available(&spec.operation)
+    /// Checks at submit that a request's input assets (a derivation's
+    /// parent and mask, a video's reference image) exist, belong to the
+    /// requesting client and are of the kinds they need to be.
+    pub(crate) async fn check_inputs(&self, request: &Request) -> Result<()> {
+        super::inputs::resolve(&self.shared, request).await?;
+        if let Spec::Derive(spec) = &request.spec {
+            derive::check_available(&spec.operation)?;
+        }
+        Ok(())
     }
 }
 
 /// The parent asset of a derivation, checked.
-async fn parent_of(shared: &Shared, request: &Request, spec: &DeriveSpec) -> Result<Asset> {
+pub(crate) async fn parent_of(
+    shared: &Shared,
+    request: &Request,
+    spec: &DeriveSpec,
+) -> Result<Asset> {
     let not_found = || {
         Error::invalid(
             "spec.parent_id",
@@ -101,9 +107,11 @@ pub(crate) async fn run(
         estimate: Money::ZERO,
         reserve: Money::ZERO,
         now: Timestamp::now(),
+        max_in_flight: None,
     };
-    if !super::pipeline::begin_attempt(shared, job, &start).await? {
-        return Ok(None);
+    match super::pipeline::begin_attempt(shared, job, &start).await? {
+        Begin::Started => {}
+        Begin::Lost | Begin::ProviderFull => return Ok(None),
     }
     let asset = make_derived(shared, job, spec, &parent).await?;
     Ok(Some(Completion {

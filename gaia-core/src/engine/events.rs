@@ -76,6 +76,15 @@ impl EventBus {
         state.sinks.retain(|s| !Arc::ptr_eq(s, sink));
     }
 
+    /// Waits until every sink has delivered what it queued.
+    pub(crate) async fn flush_sinks(&self) {
+        let sinks = match self.state.lock() {
+            Ok(state) => state.sinks.clone(),
+            Err(poisoned) => poisoned.into_inner().sinks.clone(),
+        };
+        futures::future::join_all(sinks.iter().map(|sink| sink.flush())).await;
+    }
+
     pub(crate) fn subscribe(&self) -> EventStream {
         EventStream {
             inner: BroadcastStream::new(self.stream.subscribe()),

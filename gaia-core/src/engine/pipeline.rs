@@ -19,7 +19,7 @@ use crate::job::{Job, LogLevel};
 use crate::money::Money;
 use crate::provider::{Call, GenerateContext, Generation};
 use crate::request::{Request, Spec};
-use crate::store::{AttemptStart, ClaimedJob, Completion, CostEntry, Retry};
+use crate::store::{AttemptStart, AttemptStarted, ClaimedJob, Completion, CostEntry, Retry};
 use crate::timestamp::Timestamp;
 use crate::verify;
 
@@ -30,10 +30,32 @@ enum Outcome {
         error: Error,
         cost: Option<CostEntry>,
         candidates: usize,
+        /// The candidate that failed when it is not the job's own (its own
+        /// was full).
+        used_index: Option<u32>,
+    },
+    /// Every capable provider is at its limit of calls in flight.
+    WaitForSlot {
+        provider: String,
     },
     /// The job is no longer ours (canceled, or recovered by another worker).
     Lost,
 }
+
+impl Outcome {
+    fn failed(error: Error, cost: Option<CostEntry>, candidates: usize) -> Self {
+        Self::Failed {
+            error,
+            cost,
+            candidates,
+            used_index: None,
+        }
+    }
+}
+
+/// A job waiting for a provider slot is looked at again after this long
+/// even if no slot-freeing wake-up reaches it.
+const SLOT_WAIT_FALLBACK: Duration = Duration::from_secs(10);
 
 /// Runs a claimed job to the end of this attempt and persists the result.
 pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) {
@@ -61,6 +83,11 @@ pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) {
             other => other,
         };
         settle(&shared, &claimed, &reporter, outcome).await;
+        if shared.router().limits_calls() {
+            // The end of this attempt may have freed a call slot that a
+            // deferred job waits for; the store made it due.
+            shared.wake_workers();
+        }
         drop(reporter);
         writer.finish().await;
     }
@@ -77,57 +104,71 @@ async fn attempt(
 ) -> Outcome {
     let job = &claimed.job;
     let request = &job.request;
-    if let Spec::Derive(spec) = &request.spec {
+    if let Spec::Derive(spec) = &request.spec
+        && !spec.operation.is_remote()
+    {
         return match super::derive::run(shared, job, spec).await {
             Ok(Some(completion)) => Outcome::Done(completion),
             Ok(None) => Outcome::Lost,
-            Err(error) => Outcome::Failed {
-                error,
-                cost: None,
-                candidates: 0,
-            },
+            Err(error) => Outcome::failed(error, None, 0),
         };
     }
     match super::reuse::find(shared, job).await {
         Ok(Some(completion)) => return Outcome::Done(completion),
         Ok(None) => {}
-        Err(error) => {
-            return Outcome::Failed {
-                error,
-                cost: None,
-                candidates: 0,
-            };
-        }
+        Err(error) => return Outcome::failed(error, None, 0),
     }
     let candidates = match shared.router().candidates(request) {
-        Ok(c) => c,
-        Err(error) => {
-            return Outcome::Failed {
-                error,
-                cost: None,
-                candidates: 0,
-            };
+        Ok(candidates) if !candidates.is_empty() => candidates,
+        Ok(_) => {
+            let error = Error::NoProvider(request.spec.kind().to_string());
+            return Outcome::failed(error, None, 0);
         }
+        Err(error) => return Outcome::failed(error, None, 0),
     };
-    let count = candidates.len();
-    let index = claimed.candidate_index as usize % count.max(1);
-    let Some(candidate) = candidates.get(index).cloned() else {
-        return Outcome::Failed {
-            error: Error::NoProvider(request.spec.kind().to_string()),
-            cost: None,
-            candidates: 0,
+    let inputs = match super::inputs::materialize(shared, request).await {
+        Ok(inputs) => inputs,
+        Err(error) => return Outcome::failed(error, None, candidates.len()),
+    };
+    let first = claimed.candidate_index as usize % candidates.len();
+    // The job's candidate first; when its provider is full, the next capable
+    // one in route order; when every one is full, the job waits for a slot.
+    for offset in 0..candidates.len() {
+        let index = (first + offset) % candidates.len();
+        let candidate = &candidates[index];
+        tracing::Span::current().record("provider", candidate.provider.name());
+        let tried = Tried {
+            candidate,
+            inputs: &inputs,
         };
-    };
-    tracing::Span::current().record("provider", candidate.provider.name());
-    match generate(shared, claimed, &candidate, reporter, cancel).await {
-        Ok(Some(completion)) => Outcome::Done(completion),
-        Ok(None) => Outcome::Lost,
-        Err((error, cost)) => Outcome::Failed {
-            error,
-            cost,
-            candidates: count,
-        },
+        match generate(shared, claimed, &tried, reporter, cancel).await {
+            Ok(Generated::Done(completion)) => return Outcome::Done(*completion),
+            Ok(Generated::Lost) => return Outcome::Lost,
+            Ok(Generated::ProviderFull) => {}
+            Err((error, cost)) => {
+                let mut failed = Outcome::failed(error, cost, candidates.len());
+                if let Outcome::Failed { used_index, .. } = &mut failed {
+                    *used_index = (index != first).then_some(index as u32);
+                }
+                return failed;
+            }
+        }
     }
+    let waited = candidates[first].provider.name().to_owned();
+    Outcome::WaitForSlot { provider: waited }
+}
+
+/// One candidate tried for a job's attempt.
+struct Tried<'a> {
+    candidate: &'a Candidate,
+    inputs: &'a super::inputs::Inputs,
+}
+
+/// How trying one candidate went, short of an error.
+enum Generated {
+    Done(Box<Completion>),
+    Lost,
+    ProviderFull,
 }
 
 type AttemptError = (Error, Option<CostEntry>);
@@ -135,41 +176,46 @@ type AttemptError = (Error, Option<CostEntry>);
 async fn generate(
     shared: &Arc<Shared>,
     claimed: &ClaimedJob,
-    candidate: &Candidate,
+    tried: &Tried<'_>,
     reporter: &Arc<JobReporter>,
     cancel: &CancellationToken,
-) -> std::result::Result<Option<Completion>, AttemptError> {
+) -> std::result::Result<Generated, AttemptError> {
     let job = &claimed.job;
-    let provider = &candidate.provider;
+    let provider = &tried.candidate.provider;
+    let model = &tried.candidate.model;
     let spec = &job.request.spec;
-    let estimate = provider
-        .estimate(&candidate.model, spec)
-        .map_err(|e| (e, None))?;
+    let estimate = provider.estimate(model, spec).map_err(|e| (e, None))?;
     let reserve = reservation(&job.request, estimate).map_err(|e| (e, None))?;
     let start = AttemptStart {
         provider: provider.name().to_owned(),
-        model: candidate.model.clone(),
+        model: model.clone(),
         estimate,
         reserve,
         now: Timestamp::now(),
+        max_in_flight: provider.max_in_flight(),
     };
-    if !begin_attempt(shared, job, &start)
+    match begin_attempt(shared, job, &start)
         .await
         .map_err(|e| (e, None))?
     {
-        return Ok(None);
+        Begin::Started => {}
+        Begin::Lost => return Ok(Generated::Lost),
+        Begin::ProviderFull => return Ok(Generated::ProviderFull),
     }
     let cx = GenerateContext::new(reporter.clone(), cancel.clone(), shared.staging_dir.clone());
     let call = Call {
         job_id: job.id,
         attempt: job.attempts,
-        model: candidate.model.clone(),
+        model: model.clone(),
         spec: spec.clone(),
+        inputs: tried.inputs.calls.clone(),
     };
-    let running = call_provider(provider.as_ref(), &call, claimed.checkpoint.as_deref(), &cx);
-    let generation = until_canceled(running, cancel)
-        .await
-        .map_err(|e| (e, None))?;
+    // Only a checkpoint of this very provider can be resumed.
+    let checkpoint = claimed
+        .checkpoint
+        .as_deref()
+        .filter(|_| job.provider.as_deref().is_none_or(|p| p == start.provider));
+    let running = call_provider(provider.as_ref(), &call, checkpoint, &cx);
     let cost_entry = |cost: Money| CostEntry {
         client_id: job.request.client_id.clone(),
         campaign_id: job.request.campaign_id.clone(),
@@ -179,11 +225,18 @@ async fn generate(
         cost_micros: cost,
         at: Timestamp::now(),
     };
-    let cost = cost_entry(generation.cost.unwrap_or(estimate));
+    let outcome = until_canceled(running, cancel).await;
+    let generation = match super::metrics::provider_call(&start.provider, outcome) {
+        Ok(generation) => generation,
+        // What the provider charged before failing is still owed.
+        Err(error) => return Err((error, cx.reported_cost().map(cost_entry))),
+    };
+    let charged = generation.cost.or(cx.reported_cost()).unwrap_or(estimate);
+    let cost = cost_entry(charged);
     let assets = store_outputs(shared, job, &start, cost.cost_micros, generation)
         .await
         .map_err(|e| (e, Some(cost.clone())))?;
-    Ok(Some(Completion {
+    Ok(Generated::Done(Box::new(Completion {
         job_id: job.id,
         assets,
         reused_assets: Vec::new(),
@@ -191,7 +244,7 @@ async fn generate(
         saved_micros: Money::ZERO,
         cost: Some(cost),
         at: Timestamp::now(),
-    }))
+    })))
 }
 
 /// How long a canceled provider may take to stop (and cancel its remote
@@ -215,20 +268,30 @@ async fn until_canceled(
     Err(Error::Canceled)
 }
 
-/// Records the attempt (and its budget reservation) and announces it;
-/// `false` when the job is no longer this worker's.
+/// Whether an attempt could begin.
+pub(crate) enum Begin {
+    Started,
+    /// The job is no longer this worker's.
+    Lost,
+    /// The provider has no free call slot; nothing was recorded.
+    ProviderFull,
+}
+
+/// Records the attempt (its budget reservation and provider call slot) and
+/// announces it.
 pub(crate) async fn begin_attempt(
     shared: &Shared,
     job: &Job,
     start: &AttemptStart,
-) -> Result<bool> {
-    if shared
+) -> Result<Begin> {
+    match shared
         .store
         .start_attempt(job.id, &shared.worker_id, start)
         .await?
-        .is_none()
     {
-        return Ok(false);
+        None => return Ok(Begin::Lost),
+        Some(AttemptStarted::ProviderFull) => return Ok(Begin::ProviderFull),
+        Some(AttemptStarted::Started) => {}
     }
     shared.events.emit(
         Some(job.id),
@@ -238,7 +301,7 @@ pub(crate) async fn begin_attempt(
             model: start.model.clone(),
         },
     );
-    Ok(true)
+    Ok(Begin::Started)
 }
 
 /// What a job reserves against budgets: its `max_cost_micros`, or else the
@@ -366,6 +429,24 @@ fn new_asset(
     if let Some(seed) = request.spec.seed() {
         metadata.entry("seed").or_insert(serde_json::json!(seed));
     }
+    let source = match &request.spec {
+        Spec::Derive(derive) => {
+            metadata.insert(
+                "operation".to_owned(),
+                serde_json::Value::Object(derive.operation.parameters()),
+            );
+            AssetSource::Derived {
+                parent_id: derive.parent_id,
+                operation: derive.operation.name().to_owned(),
+            }
+        }
+        _ => AssetSource::Generated {
+            provider: start.provider.clone(),
+            model: start.model.clone(),
+            job_id: job.id,
+            prompt: request.spec.prompt().to_owned(),
+        },
+    };
     Asset {
         id: AssetId::new(),
         client_id: request.client_id.clone(),
@@ -374,12 +455,7 @@ fn new_asset(
         mime: media.mime().to_owned(),
         size_bytes,
         sha256,
-        source: AssetSource::Generated {
-            provider: start.provider.clone(),
-            model: start.model.clone(),
-            job_id: job.id,
-            prompt: request.spec.prompt().to_owned(),
-        },
+        source,
         cost_micros: cost,
         tags: request.tags.clone(),
         metadata,
@@ -427,7 +503,19 @@ async fn settle(
             error,
             cost,
             candidates,
-        } => fail_or_retry(shared, claimed, reporter, error, cost, candidates).await,
+            used_index,
+        } => {
+            let failure = Failure {
+                error,
+                cost,
+                candidates,
+                used_index,
+            };
+            fail_or_retry(shared, claimed, reporter, failure).await
+        }
+        Outcome::WaitForSlot { provider } => {
+            wait_for_slot(shared, reporter, job_id, &provider).await
+        }
     };
     if let Err(e) = result {
         // The lease will expire and recovery will run the job again.
@@ -451,10 +539,16 @@ async fn succeed(shared: &Shared, completion: Completion) -> Result<()> {
     else {
         return Ok(());
     };
-    if let Err(e) = shared.search.add_assets(shared, &created).await {
-        // The assets are stored; only their findability suffers.
-        tracing::warn!(%job_id, error = %e, "cannot index new assets for search");
-    }
+    // Searchable before the host hears of them; stored after.
+    let unsaved = match shared.search.index_assets(shared, &created).await {
+        Ok(unsaved) => Some(unsaved),
+        Err(e) => {
+            // The assets are stored; only their findability suffers.
+            tracing::warn!(%job_id, error = %e, "cannot index new assets for search");
+            None
+        }
+    };
+    shared.ended.record(job.clone(), created);
     for (asset_id, client_id) in new_assets {
         shared.events.emit(
             Some(job_id),
@@ -472,25 +566,48 @@ async fn succeed(shared: &Shared, completion: Completion) -> Result<()> {
             cost_micros: job.cost_micros,
         },
     );
+    if let Some(unsaved) = unsaved
+        && let Err(e) = shared.search.save(shared, unsaved).await
+    {
+        tracing::warn!(%job_id, error = %e, "cannot store the search vectors of new assets");
+    }
     Ok(())
+}
+
+/// A failed attempt, to retry or to end the job with.
+struct Failure {
+    error: Error,
+    cost: Option<CostEntry>,
+    candidates: usize,
+    used_index: Option<u32>,
 }
 
 async fn fail_or_retry(
     shared: &Arc<Shared>,
     claimed: &ClaimedJob,
     reporter: &JobReporter,
-    error: Error,
-    cost: Option<CostEntry>,
-    candidates: usize,
+    failure: Failure,
 ) -> Result<()> {
+    let Failure {
+        error,
+        cost,
+        candidates,
+        used_index,
+    } = failure;
     let job = &claimed.job;
     let job_error = error.to_job_error();
     if error.is_retryable() && job.attempts < job.max_attempts {
+        // Failures count against the candidate that failed; a stand-in for
+        // a full provider starts its own count.
+        let (index, failures) = match used_index {
+            Some(index) => (index, 0),
+            None => (claimed.candidate_index, claimed.candidate_failures),
+        };
         let next = backoff::plan(
             &shared.retry,
             candidates,
-            claimed.candidate_index,
-            claimed.candidate_failures,
+            index,
+            failures,
             job.attempts,
             error.retry_after(),
         );
@@ -536,7 +653,8 @@ async fn fail_or_retry(
             Timestamp::now(),
         )
         .await?;
-    if failed.is_some() {
+    if let Some(failed) = failed {
+        shared.ended.record(failed, Vec::new());
         emit_cost(shared, job.id, cost);
         if job_error.code == ErrorCode::BudgetExceeded {
             shared.events.emit(
@@ -556,6 +674,7 @@ async fn fail_or_retry(
 
 fn emit_cost(shared: &Shared, job_id: JobId, cost: Option<CostEntry>) {
     if let Some(cost) = cost {
+        super::metrics::money_spent(&cost.provider, cost.cost_micros);
         shared.events.emit(
             Some(job_id),
             EventKind::CostRecorded {
@@ -566,6 +685,31 @@ fn emit_cost(shared: &Shared, job_id: JobId, cost: Option<CostEntry>) {
             },
         );
     }
+}
+
+/// Every capable provider is full: the job goes back to the queue, its
+/// attempt not counted, until a call slot of `provider` frees.
+async fn wait_for_slot(
+    shared: &Shared,
+    reporter: &JobReporter,
+    job_id: JobId,
+    provider: &str,
+) -> Result<()> {
+    let run_after = Timestamp::now().plus(SLOT_WAIT_FALLBACK);
+    if shared
+        .store
+        .defer_job(job_id, &shared.worker_id, provider, run_after)
+        .await?
+        .is_some()
+    {
+        reporter.engine_log(
+            LogLevel::Info,
+            format!(
+                "every capable provider is at its limit of calls in flight; waiting for {provider}"
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// A job interrupted by `close` goes back to the queue for another worker.

@@ -84,6 +84,10 @@ impl ContextReporter for JobReporter {
             .await?
             .ok_or(Error::Canceled)
     }
+
+    fn job_canceled(&self) -> bool {
+        self.shared.is_canceled(self.job_id)
+    }
 }
 
 /// The writer task of one job; [`ReportWriter::finish`] waits until every

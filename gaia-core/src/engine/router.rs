@@ -42,6 +42,11 @@ impl Router {
         &self.providers
     }
 
+    /// Whether any provider limits its calls in flight.
+    pub(crate) fn limits_calls(&self) -> bool {
+        self.providers.iter().any(|p| p.max_in_flight().is_some())
+    }
+
     pub(crate) fn describe(&self) -> Vec<ProviderInfo> {
         self.providers
             .iter()
@@ -78,7 +83,7 @@ impl Router {
                 provider
                     .models()
                     .iter()
-                    .filter(|m| m.kind == spec.kind())
+                    .filter(|m| m.serves(spec))
                     .filter(|m| provider.validate(&m.id, spec).is_ok())
                     .filter_map(|m| {
                         let price = provider.estimate(&m.id, spec).ok()?;
@@ -107,15 +112,15 @@ impl Router {
     }
 
     fn no_provider_reason(&self, spec: &Spec) -> String {
-        let kind = spec.kind();
-        let offers_kind = self
+        let wanted = what(spec);
+        let offered = self
             .providers
             .iter()
-            .any(|p| p.models().iter().any(|m| m.kind == kind));
-        if offers_kind {
-            format!("{kind} with these parameters (no configured model accepts them)")
+            .any(|p| p.models().iter().any(|m| m.serves(spec)));
+        if offered {
+            format!("{wanted} with these parameters (no configured model accepts them)")
         } else {
-            format!("{kind}: no configured provider offers that kind")
+            format!("{wanted}: no configured provider offers that")
         }
     }
 
@@ -135,33 +140,16 @@ impl Router {
                 )
             })?;
         let model = match &target.model {
-            Some(id) => {
-                let model = provider
-                    .models()
-                    .iter()
-                    .find(|m| &m.id == id)
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            "route",
-                            format!("provider {:?} has no model {id:?}", target.provider),
-                        )
-                    })?;
-                if model.kind != spec.kind() {
-                    return Err(Error::invalid(
-                        "route",
-                        format!("model {id:?} makes {}, not {}", model.kind, spec.kind()),
-                    ));
-                }
-                model
-            }
+            Some(id) => Self::named_model(provider.as_ref(), id, spec)?,
             None => provider
                 .models()
                 .iter()
-                .find(|m| m.kind == spec.kind())
+                .find(|m| m.serves(spec))
+                .cloned()
                 .ok_or_else(|| {
                     Error::invalid(
                         "route",
-                        format!("provider {:?} cannot make {}", target.provider, spec.kind()),
+                        format!("provider {:?} cannot make {}", target.provider, what(spec)),
                     )
                 })?,
         };
@@ -172,7 +160,42 @@ impl Router {
         })
     }
 
+    /// A model the route names: one the provider declares, or one it can
+    /// run on demand (`open_model`).
+    fn named_model(provider: &dyn Provider, id: &str, spec: &Spec) -> Result<ModelInfo> {
+        let declared = provider.models().iter().find(|m| m.id == id).cloned();
+        let Some(model) = declared.or_else(|| provider.open_model(id, spec.kind())) else {
+            return Err(Error::invalid(
+                "route",
+                format!("provider {:?} has no model {id:?}", provider.name()),
+            ));
+        };
+        if !model.serves(spec) {
+            return Err(Error::invalid(
+                "route",
+                format!("model {id:?} makes {}, not {}", offer(&model), what(spec)),
+            ));
+        }
+        Ok(model)
+    }
+
     fn names(&self) -> Vec<&str> {
         self.providers.iter().map(|p| p.name()).collect()
+    }
+}
+
+/// What a spec asks for, in errors: `image`, or `edit (image)` for a derivation.
+fn what(spec: &Spec) -> String {
+    match spec {
+        Spec::Derive(derive) => format!("{} ({})", derive.operation.name(), spec.kind()),
+        _ => spec.kind().to_string(),
+    }
+}
+
+/// What a model offers, in errors.
+fn offer(model: &ModelInfo) -> String {
+    match &model.operation {
+        Some(operation) => format!("{operation} ({})", model.kind),
+        None => model.kind.to_string(),
     }
 }

@@ -62,6 +62,13 @@ pub(crate) struct SearchIndex {
     loading: tokio::sync::Mutex<()>,
 }
 
+/// Vectors already searchable in memory but not yet in the store.
+#[derive(Default)]
+pub(crate) struct Unsaved {
+    rows: Vec<(AssetId, Vec<f32>)>,
+    model: String,
+}
+
 impl SearchIndex {
     pub(crate) fn new(embedder: Arc<dyn Embedder>) -> Self {
         Self {
@@ -133,28 +140,63 @@ impl SearchIndex {
     /// results of their own), stores the vectors, and adds them to the
     /// clients already in memory.
     pub(crate) async fn add_assets(&self, shared: &Shared, assets: &[Asset]) -> Result<()> {
+        let unsaved = self.index_assets(shared, assets).await?;
+        self.save(shared, unsaved).await
+    }
+
+    /// Embeds new assets and makes them searchable at once. Vectors of
+    /// clients already in memory are returned to be stored afterwards (off
+    /// the path that tells a host its job succeeded); a client not in memory
+    /// is loaded from the store later, so its vectors are stored now.
+    pub(crate) async fn index_assets(&self, shared: &Shared, assets: &[Asset]) -> Result<Unsaved> {
         let assets: Vec<&Asset> = assets
             .iter()
             .filter(|a| !matches!(a.source, AssetSource::Derived { .. }))
             .collect();
         if assets.is_empty() {
-            return Ok(());
+            return Ok(Unsaved::default());
         }
         let texts: Vec<String> = assets.iter().map(|a| text_of(a)).collect();
         let vectors = self.embedder.embed(&texts).await?;
         let rows: Vec<(AssetId, Vec<f32>)> = assets.iter().map(|a| a.id).zip(vectors).collect();
-        shared
-            .store
-            .put_embeddings(self.embedder.model(), &rows)
-            .await?;
+        // Held so that no client is loaded from the store between the check
+        // and the insert below, which would miss vectors not yet stored.
         let _loading = self.loading.lock().await;
-        for (asset, (_, vector)) in assets.iter().zip(&rows) {
-            if let Some(client) = self.loaded(&asset.client_id) {
+        let in_memory: Vec<Option<ClientVectors>> =
+            assets.iter().map(|a| self.loaded(&a.client_id)).collect();
+        let unsaved = Unsaved {
+            rows,
+            model: self.embedder.model().to_owned(),
+        };
+        let unsaved = if in_memory.iter().all(Option::is_some) {
+            unsaved
+        } else {
+            self.save(shared, unsaved).await?;
+            Unsaved::default()
+        };
+        for ((asset, client), vector) in assets.iter().zip(&in_memory).zip(&unsaved.rows) {
+            if let Some(client) = client {
                 let mut index = client.write().unwrap_or_else(|p| p.into_inner());
-                index.insert(asset.id, asset.campaign_id.as_deref(), asset.kind(), vector);
+                index.insert(
+                    asset.id,
+                    asset.campaign_id.as_deref(),
+                    asset.kind(),
+                    &vector.1,
+                );
             }
         }
-        Ok(())
+        Ok(unsaved)
+    }
+
+    /// Stores vectors that [`Self::index_assets`] left unsaved.
+    pub(crate) async fn save(&self, shared: &Shared, unsaved: Unsaved) -> Result<()> {
+        if unsaved.rows.is_empty() {
+            return Ok(());
+        }
+        shared
+            .store
+            .put_embeddings(&unsaved.model, &unsaved.rows)
+            .await
     }
 
     /// Forgets a deleted asset.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Shared, pipeline};
+use super::{Shared, metrics, pipeline};
 use crate::event::EventKind;
 use crate::job::JobStatus;
 use crate::timestamp::Timestamp;
@@ -30,7 +30,10 @@ pub(crate) async fn run_slot(shared: Arc<Shared>) {
             .claim_job(&shared.worker_id, now, now.plus(shared.lease))
             .await
         {
-            Ok(Some(claimed)) => pipeline::run(shared.clone(), claimed).await,
+            Ok(Some(claimed)) => {
+                metrics::job_claimed(&claimed.job, now);
+                pipeline::run(shared.clone(), claimed).await;
+            }
             Ok(None) => {
                 let idle = idle_time(&shared).await;
                 tokio::select! {
@@ -46,6 +49,31 @@ pub(crate) async fn run_slot(shared: Arc<Shared>) {
                     () = shared.shutdown.cancelled() => return,
                 }
             }
+        }
+    }
+}
+
+/// Wakes this engine's idle slots whenever the store reports that a job may
+/// have become claimable in another process (Postgres `LISTEN/NOTIFY`), so
+/// they claim at once instead of at their next poll. Ends at shutdown, or
+/// when the store has no such signal.
+pub(crate) async fn forward_wakeups(shared: Arc<Shared>) {
+    use futures::StreamExt;
+    let mut wakeups = match shared.store.queue_wakeups().await {
+        Ok(Some(wakeups)) => wakeups,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for queue wake-ups; polling instead");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            woken = wakeups.next() => match woken {
+                Some(()) => shared.wake_workers(),
+                None => return,
+            },
+            () = shared.shutdown.cancelled() => return,
         }
     }
 }
@@ -81,10 +109,32 @@ pub(crate) async fn run_heartbeat(shared: Arc<Shared>) {
 }
 
 async fn renew_leases(shared: &Shared) {
+    // Only jobs registered before the statement are judged: one claimed
+    // while it ran is missing from its answer without being lost.
+    let registered = shared.running_ids();
     let until = Timestamp::now().plus(shared.lease);
-    match shared.store.heartbeat(&shared.worker_id, until).await {
-        Ok(held) => shared.cancel_running_except(&held),
-        Err(e) => tracing::warn!(error = %e, "cannot renew leases"),
+    let held = match shared.store.heartbeat(&shared.worker_id, until).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot renew leases");
+            return;
+        }
+    };
+    let mut lost = Vec::new();
+    for job_id in registered.into_iter().filter(|id| !held.contains(id)) {
+        lost.push((job_id, was_canceled(shared, job_id).await));
+    }
+    shared.stop_lost(&lost);
+}
+
+/// Whether a job this engine lost was canceled (by a host, maybe in another
+/// process) rather than taken over by another worker.
+async fn was_canceled(shared: &Shared, job_id: crate::id::JobId) -> bool {
+    match shared.store.job(job_id).await {
+        Ok(Some(job)) => job.status == JobStatus::Canceled,
+        // Deleted, or unreadable: nothing will resume it.
+        Ok(None) => true,
+        Err(_) => false,
     }
 }
 

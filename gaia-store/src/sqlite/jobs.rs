@@ -7,9 +7,9 @@
 
 use async_trait::async_trait;
 use gaia_core::{
-    AttemptStart, ClaimedJob, ClientId, Completion, CostEntry, Error, ErrorCode, Inserted, Job,
-    JobError, JobFilter, JobId, JobStats, JobStore, LogLine, NewJob, Page, PageRequest, Progress,
-    Result, Retry, Timestamp,
+    AttemptStart, AttemptStarted, ClaimedJob, ClientId, Completion, CostEntry, Error, ErrorCode,
+    Inserted, Job, JobError, JobFilter, JobId, JobStats, JobStore, LogLine, NewJob, Page,
+    PageRequest, Progress, Result, Retry, Timestamp,
 };
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
@@ -38,7 +38,8 @@ const INSERT_JOB: &str = "INSERT INTO jobs (id, client_id, campaign_id, kind, st
 /// Takes the next due job in claim order, walking `jobs_claim_order`.
 const CLAIM_JOB: &str = concat!(
     "UPDATE jobs SET status = 'running', worker = ?1, lease_until = ?2, ",
-    "attempts = attempts + 1, started_at = COALESCE(started_at, ?3) ",
+    "attempts = attempts + 1, started_at = COALESCE(started_at, ?3), ",
+    "in_flight_provider = NULL, waiting_on = NULL ",
     "WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_claim_order ",
     "WHERE status = 'queued' AND run_after <= ?3 ",
     "ORDER BY priority DESC, seq LIMIT 1) ",
@@ -111,7 +112,17 @@ const FIND_REUSABLE: &str = concat!(
 
 #[async_trait]
 impl JobStore for SqliteStore {
-    async fn insert_jobs(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
+    async fn insert_jobs(&self, mut jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
+        let lone_insert = jobs.len() == 1 && jobs[0].job.request.idempotency_key.is_none();
+        if lone_insert && let Some(single) = jobs.pop() {
+            // One INSERT needs no transaction around it.
+            let mut conn = self
+                .writer
+                .acquire()
+                .await
+                .map_err(self.failed("insert a job"))?;
+            return Ok(vec![self.insert_job(&mut conn, single).await?]);
+        }
         let mut tx = self.begin_write("insert jobs").await?;
         let mut inserted = Vec::with_capacity(jobs.len());
         for new in jobs {
@@ -128,15 +139,15 @@ impl JobStore for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<ClaimedJob>> {
-        let mut tx = self.begin_write("claim a job").await?;
+        // One statement: in autocommit it takes the write lock before it
+        // reads, as `BEGIN IMMEDIATE` would, without two more round trips.
         let row = sqlx::query(CLAIM_JOB)
             .bind(worker)
             .bind(lease_until.millis())
             .bind(now.millis())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.writer)
             .await
             .map_err(self.failed("claim a job"))?;
-        self.commit(tx, "claim a job").await?;
         row.as_ref().map(claimed_from_row).transpose()
     }
 
@@ -165,22 +176,44 @@ impl JobStore for SqliteStore {
         job_id: JobId,
         worker: &str,
         attempt: &AttemptStart,
-    ) -> Result<Option<()>> {
+    ) -> Result<Option<AttemptStarted>> {
+        if attempt.max_in_flight.is_none() && attempt.reserve.micros() <= 0 {
+            // No slot to count and nothing to reserve: nothing to check.
+            return self.record_attempt(job_id, worker, attempt).await;
+        }
         let action = format!("start an attempt of job {job_id}");
+        let id = job_id.to_string();
         let mut tx = self.begin_write(&action).await?;
+        if let Some(limit) = attempt.max_in_flight {
+            // The write transaction serializes every slot count on the database.
+            let busy: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM jobs INDEXED BY jobs_in_flight \
+                 WHERE status = 'running' AND in_flight_provider = ? AND id <> ?",
+            )
+            .bind(&attempt.provider)
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(self.failed(&action))?;
+            if busy >= i64::from(limit) {
+                return Ok(Some(AttemptStarted::ProviderFull));
+            }
+        }
         // Reserve optimistically in the statement that records the attempt;
         // the budget check below runs in the same transaction and takes the
         // reservation back when it does not fit.
         let held: Option<(String, Option<String>)> = sqlx::query_as(
             "UPDATE jobs SET provider = ?, model = ?, estimated_cost_micros = ?, \
-             reserved_micros = ? WHERE id = ? AND status = 'running' AND worker = ? \
+             reserved_micros = ?, in_flight_provider = ? \
+             WHERE id = ? AND status = 'running' AND worker = ? \
              RETURNING client_id, campaign_id",
         )
         .bind(&attempt.provider)
         .bind(&attempt.model)
         .bind(attempt.estimate.micros())
         .bind(attempt.reserve.micros())
-        .bind(job_id.to_string())
+        .bind(&attempt.provider)
+        .bind(&id)
         .bind(worker)
         .fetch_optional(&mut *tx)
         .await
@@ -188,7 +221,6 @@ impl JobStore for SqliteStore {
         let Some((client_id, campaign_id)) = held else {
             return Ok(None);
         };
-        let id = job_id.to_string();
         let reserver = Reserver {
             job_id: &id,
             client_id: &client_id,
@@ -197,20 +229,22 @@ impl JobStore for SqliteStore {
         match check_budgets(&mut tx, &reserver, attempt.reserve, attempt.now).await {
             Ok(()) => {}
             // Commit the refused attempt: its provider and model are recorded
-            // and it holds no reservation.
+            // and it holds no reservation and no call slot.
             Err(refused @ Error::BudgetExceeded(_)) => {
-                sqlx::query("UPDATE jobs SET reserved_micros = 0 WHERE id = ?")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(self.failed(&action))?;
+                sqlx::query(
+                    "UPDATE jobs SET reserved_micros = 0, in_flight_provider = NULL WHERE id = ?",
+                )
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.failed(&action))?;
                 self.commit(tx, &action).await?;
                 return Err(refused);
             }
             Err(other) => return Err(other),
         }
         self.commit(tx, &action).await?;
-        Ok(Some(()))
+        Ok(Some(AttemptStarted::Started))
     }
 
     async fn set_progress(&self, job_id: JobId, progress: Progress) -> Result<()> {
@@ -358,6 +392,30 @@ impl JobStore for SqliteStore {
         Ok((released.rows_affected() > 0).then_some(()))
     }
 
+    async fn defer_job(
+        &self,
+        job_id: JobId,
+        worker: &str,
+        provider: &str,
+        run_after: Timestamp,
+    ) -> Result<Option<()>> {
+        // Like a release; the slot trigger of migration 0003 makes the job
+        // due as soon as a call of `provider` ends.
+        let deferred = sqlx::query(
+            "UPDATE jobs SET status = 'queued', run_after = ?, waiting_on = ?, \
+             attempts = MAX(attempts - 1, 0), reserved_micros = 0, worker = NULL, \
+             lease_until = NULL WHERE id = ? AND status = 'running' AND worker = ?",
+        )
+        .bind(run_after.millis())
+        .bind(provider)
+        .bind(job_id.to_string())
+        .bind(worker)
+        .execute(&self.writer)
+        .await
+        .map_err(self.failed(&format!("defer job {job_id}")))?;
+        Ok((deferred.rows_affected() > 0).then_some(()))
+    }
+
     async fn fail_job(
         &self,
         worker: &str,
@@ -446,6 +504,45 @@ impl JobStore for SqliteStore {
             .await
             .map_err(self.failed(&action))?;
         self.commit(tx, &action).await
+    }
+
+    async fn prune_jobs(&self, finished_before: Timestamp) -> Result<u64> {
+        /// Jobs deleted per transaction.
+        const BATCH: i64 = 500;
+        /// The log lines of the oldest `?2` jobs that ended before `?1`.
+        const PRUNE_LOGS: &str = "DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs \
+             WHERE status IN ('succeeded', 'failed', 'canceled') AND finished_at < ?1 \
+             ORDER BY seq LIMIT ?2)";
+        /// Those jobs (the same rows: nothing else writes inside the transaction).
+        const PRUNE_JOBS: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+             WHERE status IN ('succeeded', 'failed', 'canceled') AND finished_at < ?1 \
+             ORDER BY seq LIMIT ?2)";
+        let action = "prune finished jobs";
+        let cut = finished_before.millis();
+        let mut pruned = 0;
+        loop {
+            // One short write transaction per batch: workers claiming and
+            // completing jobs never wait long behind a prune.
+            let mut tx = self.begin_write(action).await?;
+            sqlx::query(PRUNE_LOGS)
+                .bind(cut)
+                .bind(BATCH)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.failed(action))?;
+            let batch = sqlx::query(PRUNE_JOBS)
+                .bind(cut)
+                .bind(BATCH)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.failed(action))?
+                .rows_affected();
+            self.commit(tx, action).await?;
+            pruned += batch;
+            if batch < BATCH as u64 {
+                return Ok(pruned);
+            }
+        }
     }
 
     async fn job(&self, job_id: JobId) -> Result<Option<Job>> {
@@ -680,6 +777,33 @@ fn same_request(existing: (Job, String), new: &NewJob, key: &str) -> Result<Inse
         "idempotency key {key:?} of client {} was used by job {} with a different request",
         new.job.request.client_id, job.id
     )))
+}
+
+impl SqliteStore {
+    /// Records an attempt that reserves nothing and has no slot limit, in
+    /// one statement.
+    async fn record_attempt(
+        &self,
+        job_id: JobId,
+        worker: &str,
+        attempt: &AttemptStart,
+    ) -> Result<Option<AttemptStarted>> {
+        let recorded = sqlx::query(
+            "UPDATE jobs SET provider = ?, model = ?, estimated_cost_micros = ?, \
+             reserved_micros = 0, in_flight_provider = ? \
+             WHERE id = ? AND status = 'running' AND worker = ?",
+        )
+        .bind(&attempt.provider)
+        .bind(&attempt.model)
+        .bind(attempt.estimate.micros())
+        .bind(&attempt.provider)
+        .bind(job_id.to_string())
+        .bind(worker)
+        .execute(&self.writer)
+        .await
+        .map_err(self.failed(&format!("start an attempt of job {job_id}")))?;
+        Ok((recorded.rows_affected() > 0).then_some(AttemptStarted::Started))
+    }
 }
 
 #[cfg(test)]

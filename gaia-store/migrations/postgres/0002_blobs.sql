@@ -1,0 +1,22 @@
+-- Blob bytes in the database (`blobs: "db:"`), content-addressed by SHA-256
+-- and stored in chunks, so that neither writing nor reading a blob holds it
+-- whole. No listing reads these tables; assets name their bytes by sha256.
+-- A blob row and its chunks commit together, after the last chunk.
+
+CREATE TABLE blobs (
+    sha256     TEXT    PRIMARY KEY,
+    size_bytes BIGINT  NOT NULL,
+    chunks     INTEGER NOT NULL,
+    created_at BIGINT  NOT NULL
+);
+
+CREATE TABLE blob_chunks (
+    sha256 TEXT    NOT NULL REFERENCES blobs (sha256) ON DELETE CASCADE,
+    n      INTEGER NOT NULL,
+    bytes  BYTEA   NOT NULL,
+    PRIMARY KEY (sha256, n)
+);
+
+-- Generated media is compressed already: store chunks out of line without
+-- trying to compress them again.
+ALTER TABLE blob_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;
