@@ -12,10 +12,12 @@ export type ErrorCode =
 
 /** An error from Gaia; `code` is the stable error code. */
 export declare class GaiaError extends Error {
-  constructor(code: ErrorCode, message: string, options?: { retryable?: boolean; cause?: unknown });
+  constructor(code: ErrorCode, message: string, options?: { retryable?: boolean; field?: string | null; cause?: unknown });
   readonly name: 'GaiaError';
   /** The stable error code. */
   readonly code: ErrorCode;
+  /** The offending field of an `invalid_request` (`spec.width`, `blobs`), else null. */
+  readonly field: string | null;
   /** Whether trying again may succeed (set by providers). */
   readonly retryable: boolean;
   /** Every code, in the C ABI's status order. */
@@ -197,13 +199,19 @@ export type PriceRule =
   | { rule: 'per_output'; micros: number }
   | { rule: 'per_million_units'; unit: string; microsPerMillion: number }
   | { rule: 'table'; note: string };
-export interface ModelInfo { id: string; kind: AssetKind; price: PriceRule; description: string }
+export interface ModelInfo {
+  id: string; kind: AssetKind; price: PriceRule; description: string;
+  /** The derived operation it performs (`edit`, `upscale`, `retexture`, `image_to_3d`); absent for generation. */
+  operation?: string;
+}
 export interface ProviderInfo { name: string; [key: string]: unknown }
 
 /** Per-provider settings of the configuration. */
 export interface ProviderConfig {
   enabled?: boolean | null; apiKey?: string | null; baseUrl?: string | null;
   maxInFlight?: number | null; timeoutS?: number | null;
+  /** Largest output the provider may download, in bytes (default 512 MiB). */
+  maxDownloadBytes?: number | null;
 }
 /** The engine configuration (the same JSON in every host, keys camelCased). */
 export interface EngineConfig {
@@ -221,6 +229,12 @@ export interface EngineConfig {
   shutdownGraceS?: number;
   /** Keyed by provider name (names are kept as written). */
   providers?: { [name: string]: ProviderConfig };
+  /** Where events go besides this process: `{ nats: { url, subjectPrefix } }`. */
+  events?: { nats?: { url: string; subjectPrefix?: string } | null };
+  /** The embedder of search and similar reuse: `'hashed'` (default) or `'openai'`. */
+  embedder?: 'hashed' | 'openai' | null;
+  /** What a finished job survives: a process crash (`'normal'`, default) or also a power loss (`'full'`). */
+  durability?: 'normal' | 'full';
 }
 
 /** Fields every event has. */
@@ -285,9 +299,17 @@ export declare class Engine implements AsyncIterable<Event> {
   cancel(jobId: string): Promise<Job>;
   retry(jobId: string): Promise<Job>;
   deleteJob(jobId: string): Promise<void>;
+  /** Deletes the jobs that ended more than `olderThanS` seconds ago (assets and costs stay); resolves to how many. */
+  pruneJobs(olderThanS: number): Promise<number>;
   asset(assetId: string): Promise<Asset>;
   assets(query?: AssetQuery): Promise<Page<Asset>>;
   readBytes(assetId: string): Promise<Buffer>;
+  /**
+   * A URL that downloads the asset's bytes without credentials for `ttlS` seconds
+   * (default 3600): an S3 blob store's presigned URL; other stores reject it
+   * (`invalid_request`, `field` `blobs`).
+   */
+  assetUrl(assetId: string, options?: { ttlS?: number }): Promise<string>;
   deleteAsset(assetId: string): Promise<void>;
   /** Imports a file (a path) or bytes as an uploaded asset. */
   import(source: string | Buffer | Uint8Array, request: ImportRequest): Promise<{ asset: Asset; existing: boolean }>;

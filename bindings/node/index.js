@@ -78,12 +78,14 @@ function splitPage(options) {
   return [encode(filter), encode({ cursor, limit })];
 }
 
-const NATIVE_MESSAGE = /^\[gaia:([a-z_]+)\] ([\s\S]*)$/;
+/** `[gaia:<code>] <message>`, or `[gaia:invalid_request:<field>] <message>`. */
+const NATIVE_MESSAGE = /^\[gaia:([a-z_]+)(?::(.*?))?\] ([\s\S]*)$/;
 const ARGUMENT_STATUSES = new Set(['InvalidArg', 'StringExpected', 'NumberExpected', 'ObjectExpected']);
 
 /**
  * An error from Gaia. `code` is the stable error code shared by every host
- * (`invalid_request`, `not_found`, …); `retryable` tells a provider's error
+ * (`invalid_request`, `not_found`, …); `field` names the offending field of an
+ * `invalid_request` (null otherwise); `retryable` tells a provider's error
  * apart that may succeed when tried again.
  */
 class GaiaError extends Error {
@@ -91,6 +93,7 @@ class GaiaError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GaiaError';
     this.code = code;
+    this.field = options.field ?? null;
     this.retryable = Boolean(options.retryable);
   }
 }
@@ -103,7 +106,7 @@ function toGaiaError(error) {
   if (error instanceof GaiaError) return error;
   const message = String(error?.message ?? error);
   const match = NATIVE_MESSAGE.exec(message);
-  if (match) return new GaiaError(match[1], match[2]);
+  if (match) return new GaiaError(match[1], match[3], { field: match[2] });
   const code = ARGUMENT_STATUSES.has(error?.code) || error instanceof TypeError
     ? 'invalid_request' : 'internal';
   return new GaiaError(code, message, { cause: error });
@@ -166,7 +169,7 @@ class Engine {
     this.#native = nativeEngine;
   }
 
-  /** Opens an engine: `{ path }` or `{ database, blobs }`, plus `workers`, `leaseS`, `providers`, … */
+  /** Opens an engine: `{ path }` or `{ database, blobs }`, plus `workers`, `leaseS`, `providers`, `events`, `durability`, … */
   static async open(config = {}) {
     const nativeEngine = await guarded(() => native.openEngine(encode(config)));
     return new Engine(nativeEngine);
@@ -217,6 +220,14 @@ class Engine {
     await guarded(() => this.#native.deleteJob(jobId));
   }
 
+  /**
+   * Deletes every job that ended more than `olderThanS` seconds ago, with its
+   * log (their assets and costs stay); resolves to how many went.
+   */
+  async pruneJobs(olderThanS) {
+    return guarded(() => this.#native.pruneJobs(olderThanS));
+  }
+
   /** One asset. */
   async asset(assetId) {
     return decode(await guarded(() => this.#native.asset(assetId)));
@@ -230,6 +241,16 @@ class Engine {
   /** An asset's bytes, as a Buffer. */
   async readBytes(assetId) {
     return guarded(() => this.#native.readBytes(assetId));
+  }
+
+  /**
+   * A URL that downloads an asset's bytes without credentials for `ttlS`
+   * seconds (default 3600): a presigned URL of an S3 blob store. Other blob
+   * stores cannot sign one (`invalid_request` naming `blobs`): use `readBytes`.
+   */
+  async assetUrl(assetId, options = {}) {
+    const ttlS = options?.ttlS ?? 3600;
+    return guarded(() => this.#native.assetUrl(assetId, ttlS));
   }
 
   /** Deletes an asset (its bytes go when no other asset shares them). */

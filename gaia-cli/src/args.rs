@@ -270,7 +270,7 @@ pub enum AssetsCommand {
         #[arg(long)]
         no_dedup: bool,
     },
-    /// Make a new asset from an existing one with a local operation (free).
+    /// Make a new asset from an existing one: a local operation (free) or one a provider performs (priced).
     Derive(DeriveArgs),
     /// The client's assets that best match a text.
     Search {
@@ -324,6 +324,7 @@ pub enum OpArg {
     /// A model given new textures from --prompt (--pbr for PBR maps).
     Retexture,
     /// A 3D model made from an image (--no-texture, --pbr).
+    #[value(name = "image-to-3d")]
     ImageTo3d,
 }
 

@@ -296,7 +296,8 @@ impl BlobStore for S3BlobStore {
 
     async fn presigned_url(&self, sha256: &str, ttl: Duration) -> Result<Option<String>> {
         let path = self.object_path(sha256)?;
-        if ttl.is_zero() || ttl > MAX_URL_TTL {
+        // Signatures count whole seconds: under one, the URL would be dead.
+        if ttl < Duration::from_secs(1) || ttl > MAX_URL_TTL {
             return Err(Error::invalid(
                 "ttl",
                 "a download URL lives from 1 second to 7 days",

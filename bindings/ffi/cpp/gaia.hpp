@@ -10,6 +10,7 @@
 #ifndef GAIA_HPP
 #define GAIA_HPP
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -59,6 +60,15 @@ inline void check(int status, GaiaError **error_slot) {
 inline std::string take(char *text) {
   std::unique_ptr<char, void (*)(char *)> owned(text, gaia_string_free);
   return text == nullptr ? std::string() : std::string(text);
+}
+
+/// A duration argument as the whole seconds the C ABI takes (a negative one
+/// is an `invalid_request` naming `name`).
+inline uint64_t whole_seconds(std::chrono::seconds span, const char *name) {
+  if (span.count() < 0) {
+    throw Error("invalid_request", GAIA_INVALID_REQUEST, std::string(name) + ": must not be negative");
+  }
+  return static_cast<uint64_t>(span.count());
 }
 
 inline const char *c_str_or_null(const std::optional<std::string> &text) {
@@ -240,6 +250,28 @@ class Engine {
     std::vector<uint8_t> bytes(data, data + len);
     gaia_bytes_free(data, len);
     return bytes;
+  }
+
+  /// A URL that downloads the asset's bytes without credentials until `ttl` has
+  /// passed: a presigned URL of an S3 blob store. Other blob stores cannot sign
+  /// one: gaia::Error "invalid_request" naming `blobs` (use read_bytes).
+  std::string asset_url(const std::string &asset_id,
+                        std::chrono::seconds ttl = std::chrono::hours(1)) const {
+    uint64_t seconds = detail::whole_seconds(ttl, "ttl");
+    char *url = nullptr;
+    GaiaError *error = nullptr;
+    detail::check(gaia_asset_url(handle_, asset_id.c_str(), seconds, &url, &error), &error);
+    return detail::take(url);
+  }
+
+  /// Deletes every job that ended more than `older_than` ago, with its log
+  /// (their assets and costs stay); returns how many went.
+  uint64_t prune_jobs(std::chrono::seconds older_than) const {
+    uint64_t seconds = detail::whole_seconds(older_than, "older_than");
+    uint64_t count = 0;
+    GaiaError *error = nullptr;
+    detail::check(gaia_prune_jobs(handle_, seconds, &count, &error), &error);
+    return count;
   }
 
   std::string providers() const {

@@ -206,6 +206,22 @@ int32_t gaia_read_bytes(const GaiaEngine *engine,
 void gaia_bytes_free(uint8_t *data, size_t len);
 
 /*
+ A URL that downloads an asset's bytes without credentials until
+ `ttl_s` seconds have passed: a presigned URL of an S3 blob store (free it
+ with `gaia_string_free`). A blob store that cannot sign one (files, the
+ database) answers `GAIA_INVALID_REQUEST` naming `blobs`: read those
+ assets with `gaia_read_bytes`.
+
+ # Safety
+ As `gaia_asset`, with `out_url`.
+ */
+int32_t gaia_asset_url(const GaiaEngine *engine,
+                       const char *asset_id,
+                       uint64_t ttl_s,
+                       char **out_url,
+                       GaiaError **out_error);
+
+/*
  Deletes an asset; its bytes are freed when no other asset shares them.
 
  # Safety
@@ -503,6 +519,20 @@ int32_t gaia_retry(const GaiaEngine *engine,
  As `gaia_job`, without an output.
  */
 int32_t gaia_delete_job(const GaiaEngine *engine, const char *job_id, GaiaError **out_error);
+
+/*
+ Deletes every job that ended more than `older_than_s` seconds ago, with
+ its log (their assets and costs stay); `*out_count` receives how many
+ went.
+
+ # Safety
+ `engine` a live handle; `out_count` points to a writable `uint64_t`;
+ `out_error` NULL or writable.
+ */
+int32_t gaia_prune_jobs(const GaiaEngine *engine,
+                        uint64_t older_than_s,
+                        uint64_t *out_count,
+                        GaiaError **out_error);
 
 #ifdef __cplusplus
 }  // extern "C"

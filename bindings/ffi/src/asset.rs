@@ -1,6 +1,8 @@
-//! Assets by id: read the record, list, read the bytes, delete.
+//! Assets by id: read the record, list, read the bytes, a download URL,
+//! delete.
 
 use std::ffi::c_char;
+use std::time::Duration;
 
 use gaia::{AssetFilter, AssetId, PageRequest};
 
@@ -132,6 +134,35 @@ pub unsafe extern "C" fn gaia_bytes_free(data: *mut u8, len: usize) {
     // SAFETY: `data` came from `Box::<[u8]>::into_raw` with exactly `len`
     // bytes (caller's contract), and is freed once.
     drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len)) });
+}
+
+/// A URL that downloads an asset's bytes without credentials until
+/// `ttl_s` seconds have passed: a presigned URL of an S3 blob store (free it
+/// with `gaia_string_free`). A blob store that cannot sign one (files, the
+/// database) answers `GAIA_INVALID_REQUEST` naming `blobs`: read those
+/// assets with `gaia_read_bytes`.
+///
+/// # Safety
+/// As `gaia_asset`, with `out_url`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gaia_asset_url(
+    engine: *const GaiaEngine,
+    asset_id: *const c_char,
+    ttl_s: u64,
+    out_url: *mut *mut c_char,
+    out_error: *mut *mut GaiaError,
+) -> i32 {
+    call(out_error, || {
+        // SAFETY: contracts documented above.
+        let engine = unsafe { handle(engine)? }.engine()?;
+        // SAFETY: as above.
+        unsafe { out_arg(out_url, "out_url")? };
+        // SAFETY: as above.
+        let asset_id = unsafe { asset_id_arg(asset_id)? };
+        let url = block_on(engine.asset_url(asset_id, Duration::from_secs(ttl_s)))??;
+        // SAFETY: checked by `out_arg`.
+        unsafe { write_string(out_url, url) }
+    })
 }
 
 /// Deletes an asset; its bytes are freed when no other asset shares them.

@@ -1,12 +1,16 @@
-//! Jobs by id: read, list, log, cancel, retry, delete.
+//! Jobs by id: read, list, log, cancel, retry, delete; and pruning old ones.
 
 use std::ffi::c_char;
+use std::time::Duration;
 
 use gaia::{JobFilter, JobId, PageRequest};
 
 use crate::engine::{GaiaEngine, handle};
 use crate::runtime::block_on;
-use crate::{GaiaError, call, opt_str_arg, out_arg, parse_json, str_arg, to_json, write_string};
+use crate::{
+    GaiaError, call, null_argument, opt_str_arg, out_arg, parse_json, str_arg, to_json,
+    write_string,
+};
 
 /// Parses a job id argument.
 ///
@@ -163,5 +167,34 @@ pub unsafe extern "C" fn gaia_delete_job(
         let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         block_on(engine.delete_job(unsafe { job_id_arg(job_id)? }))?
+    })
+}
+
+/// Deletes every job that ended more than `older_than_s` seconds ago, with
+/// its log (their assets and costs stay); `*out_count` receives how many
+/// went.
+///
+/// # Safety
+/// `engine` a live handle; `out_count` points to a writable `uint64_t`;
+/// `out_error` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gaia_prune_jobs(
+    engine: *const GaiaEngine,
+    older_than_s: u64,
+    out_count: *mut u64,
+    out_error: *mut *mut GaiaError,
+) -> i32 {
+    call(out_error, || {
+        // SAFETY: contracts documented above.
+        let engine = unsafe { handle(engine)? }.engine()?;
+        if out_count.is_null() {
+            return Err(null_argument("out_count"));
+        }
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { *out_count = 0 };
+        let pruned = block_on(engine.prune_jobs(Duration::from_secs(older_than_s)))??;
+        // SAFETY: as above.
+        unsafe { *out_count = pruned };
+        Ok(())
     })
 }

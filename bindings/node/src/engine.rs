@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use gaia::OpenEngine;
 use napi::bindgen_prelude::{Buffer, Result};
@@ -43,6 +44,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A duration argument given in seconds (`invalid_request` naming `name`
+/// when it is negative, not finite or too large).
+fn seconds(name: &str, value: f64) -> gaia::Result<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        gaia::Error::invalid(name, format!("{value} is not a number of seconds from 0"))
+    })
 }
 
 #[napi]
@@ -132,6 +141,21 @@ impl NativeEngine {
             .map_err(to_napi)
     }
 
+    /// Deletes the jobs that ended more than `older_than_s` seconds ago, with
+    /// their logs (assets and costs stay); resolves to how many went.
+    #[napi]
+    pub async fn prune_jobs(&self, older_than_s: f64) -> Result<i64> {
+        let engine = self.inner.clone();
+        async move {
+            let pruned = engine
+                .prune_jobs(seconds("olderThanS", older_than_s)?)
+                .await?;
+            Ok(i64::try_from(pruned).unwrap_or(i64::MAX))
+        }
+        .await
+        .map_err(to_napi)
+    }
+
     /// One asset's JSON.
     #[napi]
     pub async fn asset(&self, asset_id: String) -> Result<String> {
@@ -161,6 +185,20 @@ impl NativeEngine {
         async move {
             let bytes = engine.read_bytes(parse_asset_id(&asset_id)?).await?;
             Ok(to_buffer(&bytes))
+        }
+        .await
+        .map_err(to_napi)
+    }
+
+    /// A URL that downloads an asset's bytes without credentials for `ttl_s`
+    /// seconds (an S3 blob store's presigned URL; other stores answer
+    /// `invalid_request` naming `blobs`).
+    #[napi]
+    pub async fn asset_url(&self, asset_id: String, ttl_s: f64) -> Result<String> {
+        let engine = self.inner.clone();
+        async move {
+            let ttl = seconds("ttlS", ttl_s)?;
+            engine.asset_url(parse_asset_id(&asset_id)?, ttl).await
         }
         .await
         .map_err(to_napi)

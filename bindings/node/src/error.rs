@@ -1,6 +1,7 @@
 //! Maps core errors to JavaScript: the stable code travels in the message as
-//! `[gaia:<code>] <message>`, and the JavaScript layer turns every such error
-//! into a `GaiaError` whose `code` is that code.
+//! `[gaia:<code>] <message>` (`[gaia:invalid_request:<field>] <message>` for
+//! an invalid request), and the JavaScript layer turns every such error into a
+//! `GaiaError` whose `code` (and `field`) are those.
 
 use napi::Status;
 
@@ -9,10 +10,12 @@ const PREFIX: &str = "[gaia:";
 
 /// A core error as a napi error carrying its stable code.
 pub(crate) fn to_napi(err: gaia::Error) -> napi::Error {
-    napi::Error::new(
-        Status::GenericFailure,
-        format!("{PREFIX}{}] {err}", err.code().as_str()),
-    )
+    let code = err.code().as_str();
+    let tag = match &err {
+        gaia::Error::InvalidRequest { field, .. } => format!("{code}:{field}"),
+        _ => code.to_owned(),
+    };
+    napi::Error::new(Status::GenericFailure, format!("{PREFIX}{tag}] {err}"))
 }
 
 /// Wire JSON that does not parse, as an `invalid_request` naming `field`.

@@ -162,12 +162,75 @@ test('engine calls', async (t) => {
   });
 });
 
+test('pruneJobs and assetUrl', async (t) => {
+  const engine = await openEngine();
+  t.after(() => engine.close());
+
+  await t.test('pruneJobs deletes old finished jobs and keeps their assets', async () => {
+    const done = await engine.wait((await engine.submit(imageRequest('old news'))).id);
+    await new Promise((resolve) => setTimeout(resolve, 10)); // finishedAt counts milliseconds
+    assert.equal(await engine.pruneJobs(3600), 0);
+    assert.equal(await engine.pruneJobs(0), 1);
+    await rejectsWith(engine.job(done.id), 'not_found');
+    const asset = await engine.asset(done.assetIds[0]);
+    assert.equal(asset.source.jobId, done.id);
+    assert.deepEqual((await engine.readBytes(asset.id)).subarray(0, 8), PNG_SIGNATURE);
+    assert.equal(await engine.pruneJobs(0), 0);
+    await rejectsWith(engine.pruneJobs(-1), 'invalid_request', /olderThanS/);
+    await rejectsWith(engine.pruneJobs(), 'invalid_request');
+  });
+
+  await t.test('assetUrl needs a blob store that signs', async () => {
+    const asset = await engine.generate(imageRequest('local bytes'));
+    await assert.rejects(engine.assetUrl(asset.id), (error) => {
+      assert.ok(error instanceof GaiaError);
+      assert.equal(error.code, 'invalid_request');
+      assert.equal(error.field, 'blobs');
+      return true;
+    });
+    await rejectsWith(engine.assetUrl('019ab3c2-8a44-7b11-8e90-2c4d6f8a0b31', { ttlS: 60 }), 'not_found');
+    await rejectsWith(engine.assetUrl(asset.id, { ttlS: Number.NaN }), 'invalid_request', /ttlS/);
+  });
+});
+
+/** `GAIA_TEST_S3_URL` (scripts/s3-server.sh) with a prefix of its own, or null (skipped). */
+function s3Blobs(name) {
+  const base = process.env.GAIA_TEST_S3_URL;
+  if (!base) {
+    assert.notEqual(process.env.GAIA_REQUIRE_SERVICES, '1', 'GAIA_REQUIRE_SERVICES=1 but GAIA_TEST_S3_URL is not set');
+    return null;
+  }
+  const [location, query = ''] = base.split('?');
+  return `${location.replace(/\/+$/, '')}/${name}-${Date.now()}-${process.pid}?${query}`;
+}
+
+test('assetUrl downloads from S3 without credentials', async (t) => {
+  const blobs = s3Blobs('node-url');
+  if (blobs === null) {
+    t.skip('GAIA_TEST_S3_URL is not set (bash scripts/s3-server.sh start)');
+    return;
+  }
+  const engine = await openEngine({ blobs });
+  try {
+    const asset = await engine.generate(imageRequest('signed'));
+    const url = await engine.assetUrl(asset.id, { ttlS: 300 });
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/.*Signature/);
+    const response = await fetch(url);
+    assert.equal(response.status, 200);
+    assert.deepEqual(Buffer.from(await response.arrayBuffer()), await engine.readBytes(asset.id));
+  } finally {
+    await engine.close();
+  }
+});
+
 test('error codes', async (t) => {
   const engine = await openEngine();
   t.after(() => engine.close());
 
   await t.test('invalid_request names the field', async () => {
     await rejectsWith(engine.generate(imageRequest('x', { width: 0 })), 'invalid_request', /spec\.width/);
+    await assert.rejects(engine.submit(imageRequest('x', { width: 0 })), (e) => e.field === 'spec.width');
+    await rejectsWith(engine.job('not-a-uuid').catch((e) => { assert.equal(e.field, null); throw e; }), 'not_found');
     await rejectsWith(engine.submit({ kind: 'image', prompt: 'x' }), 'invalid_request', /client_id/);
     await rejectsWith(engine.submit(imageRequest('x', { clientId: 'bad id!' })), 'invalid_request', /client_id/);
     await rejectsWith(engine.submit(imageRequest('x', { nonsense: 1 })), 'invalid_request', /nonsense/);
@@ -193,6 +256,11 @@ test('error codes', async (t) => {
 
   await t.test('no_provider when nothing can make the kind', async () => {
     await rejectsWith(engine.submit({ kind: 'video', prompt: 'campfire', clientId: 'demo' }), 'no_provider');
+    const parent = await engine.generate(imageRequest('wall'));
+    const edit = { op: 'edit', prompt: 'add moss', maskId: null };
+    await rejectsWith(engine.submit({ spec: { kind: 'derive', parentId: parent.id, operation: edit }, clientId: 'test-client' }), 'no_provider');
+    const upscale = { op: 'upscale', mode: 'creative' };
+    await rejectsWith(engine.submit({ kind: 'derive', parentId: parent.id, operation: upscale, clientId: 'test-client' }), 'no_provider');
   });
 
   await t.test('a wrong argument type is an invalid_request', async () => {
@@ -203,6 +271,7 @@ test('error codes', async (t) => {
     const error = new GaiaError('provider_rejected', 'no', { retryable: false });
     assert.equal(error.name, 'GaiaError');
     assert.equal(error.code, 'provider_rejected');
+    assert.equal(error.field, null);
     assert.ok(error instanceof Error);
   });
 

@@ -31,6 +31,11 @@ def run(path: str) -> int:
         done: gaia.Job = engine.wait(job.id, timeout=30.0)
         ids: List[str] = done.asset_ids
         data: bytes = engine.read_bytes(asset.id)
+        try:
+            url: str = engine.asset_url(asset, ttl_s=600)
+        except gaia.InvalidRequestError as unsigned:
+            field: str | None = unsigned.field
+        pruned: int = engine.prune_jobs(older_than_s=30 * 86400)
         page: gaia.Page[gaia.Asset] = engine.assets(client_id="demo", type="image", limit=10)
         report: gaia.CostReport = engine.costs(client_id="demo", group_by="provider")
         dollars: float = report.total_usd + asset.cost_usd
@@ -45,6 +50,11 @@ def run(path: str) -> int:
         async def together() -> gaia.Asset:
             job = await engine.submit_async("image", "a", client_id="demo")
             await engine.wait_async(job)
+            await engine.prune_jobs_async(3600.0)
+            try:
+                await engine.asset_url_async(job.asset_ids[0])
+            except gaia.GaiaError:
+                pass
             return await engine.generate_async("image", "b", client_id="demo")
         asyncio.run(together())
-        return len(ids) + len(data) + len(page.items) + int(dollars) + budget.limit_micros
+        return len(ids) + len(data) + len(page.items) + int(dollars) + budget.limit_micros + pruned

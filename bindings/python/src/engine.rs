@@ -9,7 +9,7 @@ use gaia::{Engine, EngineConfig, OpenEngine};
 use pyo3::prelude::*;
 
 use crate::asset::{asset_filter, asset_id, budget, client_id, cost_query, to_bytes};
-use crate::error::to_py_err;
+use crate::error::{invalid, to_py_err};
 use crate::event::NativeEvents;
 use crate::job::{job_filter, job_id, page, request};
 use crate::provider::PyProvider;
@@ -26,6 +26,13 @@ pub struct NativeEngine {
 /// A wait's timeout in seconds as a duration (`None`: no limit).
 fn timeout(seconds: Option<f64>) -> Option<Duration> {
     seconds.map(|s| Duration::from_secs_f64(s.max(0.0)))
+}
+
+/// A duration argument given in seconds (`invalid_request` naming `name`
+/// when it is negative, not finite or too large).
+fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| invalid(name, format!("{value} is not a number of seconds from 0")))
 }
 
 /// Converts a serializable result into a Python `str` of JSON.
@@ -111,6 +118,13 @@ impl NativeEngine {
         block_on(py, self.engine.delete_job(id), None)
     }
 
+    /// Deletes the jobs that ended more than `older_than_s` seconds ago, with
+    /// their logs (assets and costs stay); returns how many went.
+    fn prune_jobs(&self, py: Python<'_>, older_than_s: f64) -> PyResult<u64> {
+        let older_than = seconds("older_than_s", older_than_s)?;
+        block_on(py, self.engine.prune_jobs(older_than), None)
+    }
+
     /// One asset as JSON.
     fn asset(&self, py: Python<'_>, asset_id: &str) -> PyResult<String> {
         let id = self::asset_id(asset_id)?;
@@ -128,6 +142,14 @@ impl NativeEngine {
         let id = self::asset_id(asset_id)?;
         let bytes = block_on(py, self.engine.read_bytes(id), None)?;
         Ok(to_bytes(py, &bytes))
+    }
+
+    /// A URL that downloads an asset's bytes without credentials for `ttl_s`
+    /// seconds (an S3 blob store's presigned URL; other stores answer
+    /// `invalid_request` naming `blobs`).
+    fn asset_url(&self, py: Python<'_>, asset_id: &str, ttl_s: f64) -> PyResult<String> {
+        let (id, ttl) = (self::asset_id(asset_id)?, seconds("ttl_s", ttl_s)?);
+        block_on(py, self.engine.asset_url(id, ttl), None)
     }
 
     /// Deletes an asset.
@@ -262,6 +284,27 @@ impl NativeEngine {
             py,
             async move { engine.read_bytes(id).await },
             |py, bytes: bytes::Bytes| Ok(to_bytes(py, &bytes)),
+        )
+    }
+
+    /// `asset_url` on the runtime: a future of the URL.
+    fn asset_url_future(&self, py: Python<'_>, asset_id: &str, ttl_s: f64) -> PyResult<PyObject> {
+        let (engine, id) = (self.engine.clone(), self::asset_id(asset_id)?);
+        let ttl = seconds("ttl_s", ttl_s)?;
+        spawn_future(
+            py,
+            async move { engine.asset_url(id, ttl).await },
+            |py, url: String| Ok(url.into_pyobject(py)?.into_any().unbind()),
+        )
+    }
+
+    /// `prune_jobs` on the runtime: a future of how many jobs went.
+    fn prune_jobs_future(&self, py: Python<'_>, older_than_s: f64) -> PyResult<PyObject> {
+        let (engine, older_than) = (self.engine.clone(), seconds("older_than_s", older_than_s)?);
+        spawn_future(
+            py,
+            async move { engine.prune_jobs(older_than).await },
+            |py, pruned: u64| Ok(pruned.into_pyobject(py)?.into_any().unbind()),
         )
     }
 }

@@ -25,6 +25,21 @@ def test_generate_submit_wait_async(engine: gaia.Engine) -> None:
     asyncio.run(main())
 
 
+def test_asset_url_and_prune_jobs_async(engine: gaia.Engine) -> None:
+    async def main() -> None:
+        asset = await engine.generate_async("image", "async prune", size=(16, 16), client_id="demo")
+        with pytest.raises(gaia.InvalidRequestError) as unsigned:
+            await engine.asset_url_async(asset)
+        assert unsigned.value.field == "blobs"
+        await asyncio.sleep(0.01)  # finished_at counts milliseconds
+        assert await engine.prune_jobs_async(0) == 1
+        with pytest.raises(gaia.NotFoundError):
+            engine.job(asset.source["job_id"])
+        assert await engine.asset_async(asset.id) == asset
+
+    asyncio.run(main())
+
+
 def test_a_hundred_concurrent_generate_async(engine: gaia.Engine) -> None:
     async def main() -> List[gaia.Asset]:
         calls = [

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -76,6 +80,55 @@ def test_cancel_retry_delete(engine: gaia.Engine, image_provider: object) -> Non
     engine.delete_job(job)
     with pytest.raises(gaia.NotFoundError):
         engine.job(job.id)
+
+
+def test_prune_jobs_deletes_old_finished_jobs_and_keeps_their_assets(engine: gaia.Engine) -> None:
+    done = engine.wait(engine.submit("image", "old news", size=(16, 16), client_id="demo"), timeout=60)
+    time.sleep(0.01)  # finished_at counts milliseconds: let the clock move past it
+    assert engine.prune_jobs(older_than_s=3600) == 0
+    assert engine.prune_jobs(older_than_s=0) == 1
+    with pytest.raises(gaia.NotFoundError):
+        engine.job(done.id)
+    asset = engine.asset(done.asset_ids[0])
+    assert asset.source["job_id"] == done.id and engine.read_bytes(asset).startswith(b"\x89PNG")
+    assert engine.prune_jobs(0) == 0
+    with pytest.raises(gaia.InvalidRequestError) as negative:
+        engine.prune_jobs(-1)
+    assert negative.value.field == "older_than_s"
+
+
+def test_asset_url_needs_a_blob_store_that_signs(engine: gaia.Engine) -> None:
+    asset = engine.generate("image", "local bytes", size=(16, 16), client_id="demo")
+    with pytest.raises(gaia.InvalidRequestError) as unsigned:
+        engine.asset_url(asset)
+    assert unsigned.value.code == "invalid_request" and unsigned.value.field == "blobs"
+    with pytest.raises(gaia.NotFoundError):
+        engine.asset_url("019ab3c2-7f10-7a3e-9c41-5d2e8f6a1b20", ttl_s=60)
+    with pytest.raises(gaia.InvalidRequestError) as bad_ttl:
+        engine.asset_url(asset, ttl_s=float("nan"))
+    assert bad_ttl.value.field == "ttl_s"
+
+
+def s3_blobs(test: str) -> str:
+    """``GAIA_TEST_S3_URL`` (scripts/s3-server.sh) with a prefix of this test's own;
+    the test is skipped without it, unless ``GAIA_REQUIRE_SERVICES=1``."""
+    base = os.environ.get("GAIA_TEST_S3_URL")
+    if not base:
+        if os.environ.get("GAIA_REQUIRE_SERVICES") == "1":
+            pytest.fail("GAIA_REQUIRE_SERVICES=1 but GAIA_TEST_S3_URL is not set")
+        pytest.skip("GAIA_TEST_S3_URL is not set (bash scripts/s3-server.sh start)")
+    location, _, query = base.partition("?")
+    return f"{location.rstrip('/')}/{test}-{uuid.uuid4().hex}?{query}"
+
+
+def test_asset_url_downloads_from_s3_without_credentials(tmp_path: Path) -> None:
+    with open_engine(tmp_path, blobs=s3_blobs("python-url")) as engine:
+        asset = engine.generate("image", "signed", size=(16, 16), client_id="demo")
+        url = engine.asset_url(asset, ttl_s=300)
+        assert url.startswith("http://127.0.0.1:") and "Signature" in url
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with direct.open(url, timeout=30) as response:
+            assert response.read() == engine.read_bytes(asset)
 
 
 def test_delete_asset(engine: gaia.Engine) -> None:

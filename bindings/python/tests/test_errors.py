@@ -63,6 +63,17 @@ def test_not_found_conflict_no_provider(engine: gaia.Engine) -> None:
         engine.submit("video", "a cutscene", client_id="demo")
 
 
+def test_remote_derive_operations_pass_through_to_the_router(engine: gaia.Engine) -> None:
+    parent = engine.generate("image", "wall", size=(16, 16), client_id="demo")
+    edit = {"op": "edit", "prompt": "add moss", "mask_id": None}
+    with pytest.raises(gaia.NoProviderError):
+        engine.submit_request({"client_id": "demo", "spec": {"kind": "derive", "parent_id": parent.id, "operation": edit}})
+    with pytest.raises(gaia.InvalidRequestError) as unknown:
+        bad = {"op": "edit", "prompt": "x", "maks_id": None}
+        engine.submit_request({"client_id": "demo", "spec": {"kind": "derive", "parent_id": parent.id, "operation": bad}})
+    assert "maks_id" in str(unknown.value)
+
+
 def test_storage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

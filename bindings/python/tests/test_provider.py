@@ -60,6 +60,7 @@ def test_async_provider(engine: gaia.Engine) -> None:
 
 
 def test_provider_sees_cancellation(engine: gaia.Engine) -> None:
+    started = threading.Event()
     saw = threading.Event()
 
     class Hanging:
@@ -68,6 +69,7 @@ def test_provider_sees_cancellation(engine: gaia.Engine) -> None:
 
         def generate(self, call: gaia.Call, cx: gaia.ProviderContext) -> bytes:
             cx.progress(10)
+            started.set()
             while not cx.cancelled:
                 threading.Event().wait(0.01)
             saw.set()
@@ -75,8 +77,8 @@ def test_provider_sees_cancellation(engine: gaia.Engine) -> None:
 
     engine.register_provider(Hanging())
     job = engine.submit("image", "hang", client_id="demo", provider="hanging", model="h")
-    while engine.job(job).status != "running":
-        threading.Event().wait(0.01)
+    # Canceled before the provider is called, the job would never reach it.
+    assert started.wait(10)
     engine.cancel(job)
     assert saw.wait(10)
     assert engine.wait(job, timeout=10).status == "canceled"

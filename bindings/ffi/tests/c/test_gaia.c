@@ -208,6 +208,76 @@ static GaiaEngine *open_engine(const char *dir, int workers) {
   return engine;
 }
 
+/* Removes a test folder. */
+static void remove_dir(const char *dir) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* gaia_prune_jobs on an engine of its own, so the count is exact. */
+static void test_prune_jobs(void) {
+  char dir[] = "/tmp/gaia-c-prune-XXXXXX";
+  if (mkdtemp(dir) == NULL) return;
+  GaiaEngine *engine = open_engine(dir, 1);
+  CHECK(engine != NULL, "open the prune engine");
+  if (engine == NULL) return;
+  char job_id[64] = "";
+  char asset_id[64] = "";
+  for (int i = 0; i < 2; i++) {
+    char *id = NULL, *job = NULL;
+    CHECK(gaia_submit(engine, REQUEST, &id, NULL) == GAIA_OK, "submit to prune");
+    CHECK(id && gaia_wait(engine, id, &job, NULL) == GAIA_OK, "wait to prune");
+    if (id) snprintf(job_id, sizeof job_id, "%s", id);
+    if (job) {
+      const char *ids = strstr(job, "\"asset_ids\":[\"");
+      if (ids) snprintf(asset_id, 37, "%s", ids + strlen("\"asset_ids\":[\""));
+    }
+    gaia_string_free(job);
+    gaia_string_free(id);
+  }
+  usleep(10000); /* finished_at counts milliseconds: let the clock move past it */
+  uint64_t count = 99;
+  CHECK(gaia_prune_jobs(engine, 3600, &count, NULL) == GAIA_OK && count == 0,
+        "nothing an hour old: %llu", (unsigned long long)count);
+  CHECK(gaia_prune_jobs(engine, 0, &count, NULL) == GAIA_OK && count == 2,
+        "both finished jobs pruned: %llu", (unsigned long long)count);
+  char *out = NULL;
+  GaiaError *err = NULL;
+  int status = gaia_job(engine, job_id, &out, &err);
+  expect_error(status, err, GAIA_NOT_FOUND, "not_found", NULL, "a pruned job is gone");
+  CHECK(gaia_asset(engine, asset_id, &out, NULL) == GAIA_OK && out && strstr(out, job_id),
+        "its asset stays: %s", asset_id);
+  gaia_string_free(out);
+  CHECK(gaia_prune_jobs(engine, 0, &count, NULL) == GAIA_OK && count == 0, "nothing left to prune");
+  err = NULL;
+  status = gaia_prune_jobs(engine, 0, NULL, &err);
+  expect_error(status, err, GAIA_INVALID_REQUEST, "invalid_request", "out_count", "NULL out_count");
+  gaia_engine_free(engine);
+  err = NULL;
+  status = gaia_prune_jobs(NULL, 0, &count, &err);
+  expect_error(status, err, GAIA_INVALID_REQUEST, "invalid_request", "engine", "prune NULL engine");
+  remove_dir(dir);
+}
+
+/* gaia_asset_url: the file blob store cannot sign download URLs. */
+static void test_asset_url(GaiaEngine *engine, const char *asset_id) {
+  char *url = NULL;
+  GaiaError *err = NULL;
+  int status = gaia_asset_url(engine, asset_id, 3600, &url, &err);
+  expect_error(status, err, GAIA_INVALID_REQUEST, "invalid_request", "blobs", "asset_url on file blobs");
+  CHECK(url == NULL, "no URL on failure");
+  err = NULL;
+  status = gaia_asset_url(engine, "00000000-0000-7000-8000-000000000000", 60, &url, &err);
+  expect_error(status, err, GAIA_NOT_FOUND, "not_found", NULL, "asset_url of an unknown asset");
+  err = NULL;
+  status = gaia_asset_url(engine, asset_id, 60, NULL, &err);
+  expect_error(status, err, GAIA_INVALID_REQUEST, "invalid_request", "out_url", "asset_url NULL out");
+  err = NULL;
+  status = gaia_asset_url(engine, NULL, 60, &url, &err);
+  expect_error(status, err, GAIA_INVALID_REQUEST, "invalid_request", "asset_id", "asset_url NULL id");
+}
+
 static int bench(const char *dir, int n) {
   GaiaEngine *engine = open_engine(dir, 1);
   if (!engine) return 1;
@@ -491,6 +561,10 @@ int main(int argc, char **argv) {
   CHECK(gaia_providers(engine, &page, NULL) == GAIA_OK && strstr(page, "procedural"), "providers");
   gaia_string_free(page);
 
+  /* ---- download URLs and pruning ---- */
+  test_asset_url(engine, asset_id);
+  test_prune_jobs();
+
   /* ---- several threads at once ---- */
   enum { THREADS = 4 };
   pthread_t threads[THREADS];
@@ -536,9 +610,7 @@ int main(int argc, char **argv) {
   }
 
 done:;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  remove_dir(dir);
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -138,6 +138,36 @@ int main() {
     check(engine.assets().find("\"items\"") != std::string::npos, "assets page");
     check(engine.providers().find("procedural") != std::string::npos, "providers");
 
+    // download URLs: the file blob store cannot sign them
+    expect_error([&] { engine.asset_url(id); }, "invalid_request", "blobs", "asset_url on file blobs");
+    expect_error([&] { engine.asset_url("00000000-0000-7000-8000-000000000000", std::chrono::minutes(1)); },
+                 "not_found", "", "asset_url of an unknown asset");
+    expect_error([&] { engine.asset_url(id, std::chrono::seconds(-1)); }, "invalid_request", "ttl",
+                 "asset_url negative ttl");
+
+    // prune_jobs, on an engine of its own so that the count is exact
+    {
+      char prune_tmpl[] = "/tmp/gaia-cpp-prune-XXXXXX";
+      std::string prune_dir = mkdtemp(prune_tmpl);
+      {
+        gaia::Engine pruning = gaia::Engine::open(R"({"path":")" + prune_dir + R"(","workers":1})");
+        std::string finished = pruning.submit(kRequest);
+        std::string job_json = pruning.wait(finished);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // finished_at counts ms
+        check(pruning.prune_jobs(std::chrono::hours(1)) == 0, "prune_jobs: nothing an hour old");
+        check(pruning.prune_jobs(std::chrono::seconds(0)) == 1, "prune_jobs: the finished job");
+        expect_error([&] { pruning.job(finished); }, "not_found", "", "a pruned job is gone");
+        auto ids = job_json.find("\"asset_ids\":[\"");
+        std::string kept = ids == std::string::npos ? "" : job_json.substr(ids + 14, 36);
+        check(pruning.asset(kept).find(finished) != std::string::npos, "its asset stays");
+        check(pruning.prune_jobs(std::chrono::seconds(0)) == 0, "prune_jobs: nothing left");
+        expect_error([&] { pruning.prune_jobs(std::chrono::seconds(-5)); }, "invalid_request",
+                     "older_than", "prune_jobs negative");
+      }
+      std::error_code ignored;
+      std::filesystem::remove_all(prune_dir, ignored);
+    }
+
     // several threads at once
     std::atomic<int> ok{0};
     std::vector<std::thread> threads;

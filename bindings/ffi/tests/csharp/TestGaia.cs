@@ -222,6 +222,14 @@ internal static class TestGaia
         try { engine.DispatchEvents(); Check(false, "DispatchEvents mode"); }
         catch (InvalidOperationException) { Check(true, "DispatchEvents mode"); }
 
+        // ---- download URLs: the file blob store cannot sign them ----
+        Throws(() => engine.AssetUrl(asset.Id), "invalid_request", "blobs", "AssetUrl on file blobs");
+        Throws(() => engine.AssetUrl("00000000-0000-7000-8000-000000000000", TimeSpan.FromMinutes(1)),
+            "not_found", null, "AssetUrl of an unknown asset");
+        Throws(() => engine.AssetUrl(null), "invalid_request", "asset_id", "AssetUrl null id");
+        try { engine.AssetUrl(asset.Id, TimeSpan.FromSeconds(-1)); Check(false, "AssetUrl negative ttl"); }
+        catch (ArgumentOutOfRangeException) { Check(true, "AssetUrl negative ttl"); }
+
         // ---- several threads at once ----
         var ok = 0;
         var threads = Enumerable.Range(0, 4).Select(_ => new Thread(() =>
@@ -277,6 +285,28 @@ internal static class TestGaia
             Check(seen == 0, "nothing raised before the loop runs");
             var drained = loop.Drain();
             Check(drained >= 4 && seen == drained, "raised through the context: " + drained);
+        }
+
+        // ---- PruneJobs, on an engine of its own so that the count is exact ----
+        var pruneDir = TempDir();
+        try
+        {
+            using (var pruning = Engine.Open(Config(pruneDir, 1)))
+            {
+                var finished = pruning.Wait(pruning.Submit(Request));
+                Thread.Sleep(10); // finished_at counts milliseconds
+                Check(pruning.PruneJobs(TimeSpan.FromHours(1)) == 0, "PruneJobs: nothing an hour old");
+                Check(pruning.PruneJobs(TimeSpan.Zero) == 1, "PruneJobs: the finished job");
+                Throws(() => pruning.GetJob(finished.Id), "not_found", null, "a pruned job is gone");
+                Check(pruning.GetAsset(finished.AssetIds[0]).Id == finished.AssetIds[0], "its asset stays");
+                Check(pruning.PruneJobs(TimeSpan.Zero) == 0, "PruneJobs: nothing left");
+                try { pruning.PruneJobs(TimeSpan.FromSeconds(-1)); Check(false, "PruneJobs negative"); }
+                catch (ArgumentOutOfRangeException) { Check(true, "PruneJobs negative"); }
+            }
+        }
+        finally
+        {
+            try { Directory.Delete(pruneDir, true); } catch (Exception) { }
         }
 
         // ---- a pending task fails when its engine closes ----

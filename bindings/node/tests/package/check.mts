@@ -15,6 +15,13 @@ if (asset.type === 'audio') console.log(asset.durationS, asset.sampleRate);
 console.log(asset.width);
 
 const bytes: Buffer = await engine.readBytes(asset.id);
+const pruned: number = await engine.pruneJobs(30 * 86400);
+try {
+  const url: string = await engine.assetUrl(asset.id, { ttlS: 600 });
+  console.log(url, await engine.assetUrl(asset.id));
+} catch (error) {
+  if (error instanceof GaiaError && error.field === 'blobs') console.log(pruned);
+}
 const job: Job = await engine.submit({ clientId: 'demo', spec: { kind: 'model', prompt: 'rock', detail: 'low' } });
 const done: Job = await engine.wait(job.id);
 if (done.error !== null) console.log(done.error.code === 'provider_rejected');

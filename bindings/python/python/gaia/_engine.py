@@ -131,7 +131,8 @@ class Engine:
     @classmethod
     def open(cls, path: Union[str, "os.PathLike[str]", None] = None, **config: Any) -> "Engine":
         """Opens an engine from configuration fields (``path``, ``database``, ``blobs``,
-        ``workers``, ``lease_s``, ``max_attempts``, ``retry``, ``shutdown_grace_s``, ``providers``)."""
+        ``workers``, ``lease_s``, ``max_attempts``, ``retry``, ``shutdown_grace_s``, ``providers``,
+        ``events``, ``embedder``, ``durability``)."""
         return cls(path, **config)
 
     # -- generation ---------------------------------------------------------
@@ -184,6 +185,14 @@ class Engine:
         """``read_bytes`` on the engine's runtime."""
         return await asyncio.wrap_future(self._native.read_bytes_future(_id(asset_id)))
 
+    async def asset_url_async(self, asset_id: AssetRef, ttl_s: float = 3600) -> str:
+        """``asset_url`` on the engine's runtime."""
+        return await asyncio.wrap_future(self._native.asset_url_future(_id(asset_id), ttl_s))
+
+    async def prune_jobs_async(self, older_than_s: float) -> int:
+        """``prune_jobs`` on the engine's runtime."""
+        return await asyncio.wrap_future(self._native.prune_jobs_future(older_than_s))
+
     # -- jobs -----------------------------------------------------------------
 
     def job(self, job_id: JobRef) -> Job:
@@ -224,6 +233,11 @@ class Engine:
         """Deletes a finished job and its log (its assets and costs stay)."""
         self._native.delete_job(_id(job_id))
 
+    def prune_jobs(self, older_than_s: float) -> int:
+        """Deletes every job that ended more than ``older_than_s`` seconds ago, with its
+        log (their assets and costs stay); returns how many went."""
+        return self._native.prune_jobs(older_than_s)
+
     # -- assets ---------------------------------------------------------------
 
     def asset(self, asset_id: AssetRef) -> Asset:
@@ -252,6 +266,12 @@ class Engine:
     def read_bytes(self, asset_id: AssetRef) -> bytes:
         """An asset's bytes."""
         return self._native.read_bytes(_id(asset_id))
+
+    def asset_url(self, asset_id: AssetRef, ttl_s: float = 3600) -> str:
+        """A URL that downloads the asset's bytes without credentials for ``ttl_s``
+        seconds: a presigned URL of an S3 blob store. Other blob stores cannot sign
+        one (``InvalidRequestError`` with ``field == "blobs"``): use ``read_bytes``."""
+        return self._native.asset_url(_id(asset_id), ttl_s)
 
     def delete_asset(self, asset_id: AssetRef) -> None:
         """Deletes an asset (its bytes go when no other asset shares them)."""

@@ -238,6 +238,52 @@ namespace Gaia
             }
         }
 
+        /// <summary>
+        /// A URL that downloads an asset's bytes without credentials until <paramref name="ttl"/>
+        /// (whole seconds) has passed: a presigned URL of an S3 blob store. Other blob stores cannot
+        /// sign one: a GaiaException "invalid_request" naming "blobs"; read those with ReadBytes.
+        /// </summary>
+        public string AssetUrl(string assetId, TimeSpan ttl)
+        {
+            var seconds = WholeSeconds(ttl, "ttl");
+            var id = Utf8.Bytes(assetId);
+            byte* output = null;
+            GaiaError* error = null;
+            int status;
+            lock (gate)
+            {
+                fixed (byte* a = id)
+                {
+                    status = NativeMethods.gaia_asset_url(Handle(), a, seconds, &output, &error);
+                }
+            }
+            return TakeString(status, output, error);
+        }
+
+        /// <summary><see cref="AssetUrl(string, TimeSpan)"/> for one hour.</summary>
+        public string AssetUrl(string assetId)
+        {
+            return AssetUrl(assetId, TimeSpan.FromHours(1));
+        }
+
+        /// <summary>
+        /// Deletes every job that ended more than <paramref name="olderThan"/> (whole seconds) ago,
+        /// with its log; their assets and costs stay. Returns how many jobs went.
+        /// </summary>
+        public long PruneJobs(TimeSpan olderThan)
+        {
+            var seconds = WholeSeconds(olderThan, "olderThan");
+            ulong count = 0;
+            GaiaError* error = null;
+            int status;
+            lock (gate)
+            {
+                status = NativeMethods.gaia_prune_jobs(Handle(), seconds, &count, &error);
+            }
+            GaiaException.Check(status, error);
+            return count > long.MaxValue ? long.MaxValue : (long)count;
+        }
+
         /// <summary>A page of assets as wire JSON ({"items":[...],"next_cursor":...}).</summary>
         public string AssetsJson(string filterJson = null, string pageJson = null)
         {
@@ -355,6 +401,16 @@ namespace Gaia
                 throw new ObjectDisposedException("Gaia.Engine");
             }
             return handle;
+        }
+
+        /// <summary>A duration argument as the whole seconds the C ABI takes.</summary>
+        private static ulong WholeSeconds(TimeSpan span, string name)
+        {
+            if (span < TimeSpan.Zero)
+            {
+                throw new ArgumentOutOfRangeException(name, span, "must not be negative");
+            }
+            return (ulong)(span.Ticks / TimeSpan.TicksPerSecond);
         }
 
         private delegate int StringCall(GaiaEngine* engine, byte* argument, byte** output, GaiaError** error);

@@ -302,6 +302,18 @@ namespace Gaia.Native
         public static extern int gaia_delete_job(GaiaEngine* engine, byte* job_id, GaiaError** out_error);
 
         /// <summary>
+        ///  Deletes every job that ended more than `older_than_s` seconds ago, with
+        ///  its log (their assets and costs stay); `*out_count` receives how many
+        ///  went.
+        ///
+        ///  # Safety
+        ///  `engine` a live handle; `out_count` points to a writable `uint64_t`;
+        ///  `out_error` NULL or writable.
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "gaia_prune_jobs", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern int gaia_prune_jobs(GaiaEngine* engine, ulong older_than_s, ulong* out_count, GaiaError** out_error);
+
+        /// <summary>
         ///  One asset's JSON.
         ///
         ///  # Safety
@@ -341,6 +353,19 @@ namespace Gaia.Native
         /// </summary>
         [DllImport(__DllName, EntryPoint = "gaia_bytes_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern void gaia_bytes_free(byte* data, System.UIntPtr len);
+
+        /// <summary>
+        ///  A URL that downloads an asset's bytes without credentials until
+        ///  `ttl_s` seconds have passed: a presigned URL of an S3 blob store (free it
+        ///  with `gaia_string_free`). A blob store that cannot sign one (files, the
+        ///  database) answers `GAIA_INVALID_REQUEST` naming `blobs`: read those
+        ///  assets with `gaia_read_bytes`.
+        ///
+        ///  # Safety
+        ///  As `gaia_asset`, with `out_url`.
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "gaia_asset_url", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern int gaia_asset_url(GaiaEngine* engine, byte* asset_id, ulong ttl_s, byte** out_url, GaiaError** out_error);
 
         /// <summary>
         ///  Deletes an asset; its bytes are freed when no other asset shares them.
