@@ -221,6 +221,7 @@ async fn remote_derivations_reach_the_provider_with_their_inputs() {
             operation: "edit".into()
         }
     );
+    assert_eq!(derived.name.as_deref(), Some("door-edit"));
     assert!(matches!(
         derived.media,
         Media::Image {

@@ -193,7 +193,7 @@ fn keeps_tiling(operation: &Operation, parent: &Media) -> bool {
 }
 
 /// `mossy-cobblestone-thumbnail`, or the parent's id when it has no name.
-fn derived_name(parent: &Asset, operation: &Operation) -> String {
+pub(crate) fn derived_name(parent: &Asset, operation: &Operation) -> String {
     let stem = parent.name.clone().unwrap_or_else(|| parent.id.to_string());
     format!("{stem}-{}", operation.name().replace('_', "-"))
 }

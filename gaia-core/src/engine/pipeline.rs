@@ -17,7 +17,7 @@ use crate::event::EventKind;
 use crate::id::{AssetId, JobId};
 use crate::job::{Job, LogLevel};
 use crate::money::Money;
-use crate::provider::{Call, GenerateContext, Generation};
+use crate::provider::{Call, GenerateContext, Generation, InputRole};
 use crate::request::{Request, Spec};
 use crate::store::{AttemptStart, AttemptStarted, ClaimedJob, Completion, CostEntry, Retry};
 use crate::timestamp::Timestamp;
@@ -233,9 +233,16 @@ async fn generate(
     };
     let charged = generation.cost.or(cx.reported_cost()).unwrap_or(estimate);
     let cost = cost_entry(charged);
-    let assets = store_outputs(shared, job, &start, cost.cost_micros, generation)
+    let mut assets = store_outputs(shared, job, &start, cost.cost_micros, generation)
         .await
         .map_err(|e| (e, Some(cost.clone())))?;
+    if let (Spec::Derive(derive), Some(parent)) = (spec, call.input(InputRole::Parent)) {
+        // Named after what it came from, as local derivations are.
+        let name = super::derive::derived_name(&parent.asset, &derive.operation);
+        for asset in &mut assets {
+            asset.name = Some(name.clone());
+        }
+    }
     Ok(Generated::Done(Box::new(Completion {
         job_id: job.id,
         assets,
