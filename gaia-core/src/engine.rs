@@ -99,6 +99,12 @@ impl Shared {
         lock(&self.router).clone()
     }
 
+    /// Whether any provider limits its calls in flight (checked after every
+    /// attempt, so without cloning the router).
+    pub(crate) fn limits_calls(&self) -> bool {
+        lock(&self.router).limits_calls()
+    }
+
     pub(crate) fn wake_workers(&self) {
         self.wake.notify_waiters();
     }

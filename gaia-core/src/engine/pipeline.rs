@@ -83,7 +83,7 @@ pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) {
             other => other,
         };
         settle(&shared, &claimed, &reporter, outcome).await;
-        if shared.router().limits_calls() {
+        if shared.limits_calls() {
             // The end of this attempt may have freed a call slot that a
             // deferred job waits for; the store made it due.
             shared.wake_workers();
