@@ -4,7 +4,7 @@
 //!
 //! - end-to-end generations per second with a provider that returns a fixed
 //!   1 KiB PNG, SQLite + file blobs, 1 and 2 workers;
-//! - the raw cycle through the same sqlx pool and disk (insert a row, claim
+//! - the raw cycle through the same writer connection and disk (insert a row, claim
 //!   it with `UPDATE … RETURNING`, mark it done, each its own transaction)
 //!   as the baseline, and the ratio;
 //! - the drain rate with 1,000 and with 20,000 jobs already queued;

@@ -126,7 +126,7 @@ pub(crate) fn missing_chunk(sha256: &str, n: i32) -> io::Error {
 }
 
 /// A database error met while streaming a blob, as an I/O error.
-pub(crate) fn read_failed(sha256: &str, error: sqlx::Error) -> io::Error {
+pub(crate) fn read_failed(sha256: &str, error: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("cannot read blob {sha256}: {error}"))
 }
 

@@ -1,81 +1,55 @@
 //! The SQLite record store: one database file in WAL mode, a single writer
-//! connection and a pool of readers.
+//! connection and a few readers, each connection on a thread of its own
+//! (see [`connection`]).
 
 mod assets;
 mod baseline;
 mod blobs;
 mod budget;
+mod connection;
 mod costs;
 mod jobs;
 mod ledger;
+mod migrate;
 mod rows;
 mod stats;
 mod usage;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gaia_core::{Durability, Error, Page, Result};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, QueryBuilder, Sqlite, Transaction};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, Row, TransactionBehavior};
 
 pub use blobs::SqliteBlobStore;
-
-/// The embedded migrations of `migrations/sqlite`.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+use connection::{Connections, Failure, Sql};
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reader connections; WAL lets them read while the writer writes.
-const READERS: u32 = 4;
+const READERS: usize = 4;
+
+/// Prepared statements kept per connection: every fixed statement of the
+/// store, and the common shapes of the listings built from filters.
+const STATEMENT_CACHE: usize = 128;
 
 /// Jobs, assets, costs and budgets in one SQLite database.
 ///
-/// Cheap to clone (the pools are shared). All writes go through a single
-/// connection, each write transaction opened with `BEGIN IMMEDIATE` so that
-/// several processes on the same file wait for the lock (up to the busy
-/// timeout) rather than fail on a lock upgrade; reads use a separate pool.
+/// Cheap to clone (the connections are shared). All writes go through a
+/// single connection, each a transaction opened with `BEGIN IMMEDIATE` so
+/// that several processes on the same file wait for the lock (up to the busy
+/// timeout) rather than fail on a lock upgrade; reads use other connections.
+/// A store call is one unit of work on one connection's thread, so a
+/// transaction costs one round trip however many statements it runs.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    writer: Connections,
+    reader: Connections,
     /// The database file (or `:memory:`), named in error messages.
     location: Arc<str>,
-}
-
-/// Connects, retrying while another process holds the lock that switching a
-/// new file to WAL needs: that pragma can fail with SQLITE_BUSY before the
-/// busy timeout applies, when several processes open a new database at once.
-async fn connect_retrying_busy(
-    pool: SqlitePoolOptions,
-    options: SqliteConnectOptions,
-) -> std::result::Result<SqlitePool, sqlx::Error> {
-    let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
-    loop {
-        match pool.clone().connect_with(options.clone()).await {
-            Err(sqlx::Error::Database(e))
-                if e.code().as_deref() == Some("5") && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Pool settings: a local file cannot go stale the way a network connection
-/// can, so the ping sqlx makes before every checkout (one more trip to the
-/// connection's thread per statement) is skipped.
-fn pool_options(max_connections: u32) -> SqlitePoolOptions {
-    SqlitePoolOptions::new()
-        .max_connections(max_connections)
-        .test_before_acquire(false)
 }
 
 /// What a `sqlite:` URL names.
@@ -97,116 +71,215 @@ impl SqliteStore {
     /// Opens the database a URL names, committing with `synchronous=FULL`
     /// when `durability` asks to survive a power loss.
     pub async fn open_with(url: &str, durability: Durability) -> Result<Self> {
-        match parse_url(url)? {
-            Location::Memory => Self::open_memory().await,
-            Location::File(path) => Self::open_file(&path, durability).await,
-        }
+        let location = parse_url(url)?;
+        // Opening and migrating are blocking file work.
+        tokio::task::spawn_blocking(move || match location {
+            Location::Memory => Self::open_memory(),
+            Location::File(path) => Self::open_file(&path, durability),
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("opening the database stopped: {e}")))?
     }
 
-    /// Closes both pools, waiting for statements in flight.
+    /// Closes every connection, letting the calls in flight finish first.
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
     }
 
-    async fn open_file(path: &Path, durability: Durability) -> Result<Self> {
+    fn open_file(path: &Path, durability: Durability) -> Result<Self> {
         let location: Arc<str> = path.display().to_string().into();
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(folder).await.map_err(|e| {
+            std::fs::create_dir_all(folder).map_err(|e| {
                 Error::storage(
                     format!("cannot create the database folder of {location}"),
                     e,
                 )
             })?;
         }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(match durability {
-                Durability::Normal => SqliteSynchronous::Normal,
-                Durability::Full => SqliteSynchronous::Full,
-            })
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            // Statements are traced by the engine's spans; formatting each
-            // one for the log costs more than the statement itself.
-            .disable_statement_logging();
-        let open_error = |e| Error::storage(format!("cannot open the database {location}"), e);
-        let writer =
-            connect_retrying_busy(pool_options(1), options.clone().create_if_missing(true))
-                .await
-                .map_err(open_error)?;
-        migrate(&writer, &location).await?;
-        let reader = connect_retrying_busy(pool_options(READERS), options)
-            .await
+        let open_error =
+            |e: rusqlite::Error| Error::storage(format!("cannot open the database {location}"), e);
+        let mut writer = open_connection(path, durability).map_err(open_error)?;
+        migrate::run(&mut writer, &location)?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(path, durability))
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(open_error)?;
+        let threads_error =
+            |e| Error::storage(format!("cannot start the threads of {location}"), e);
         Ok(Self {
-            writer,
-            reader,
+            writer: Connections::start("gaia-sqlite-writer", vec![writer])
+                .map_err(threads_error)?,
+            reader: Connections::start("gaia-sqlite-reader", readers).map_err(threads_error)?,
             location,
         })
     }
 
     /// An in-memory database lives in its one connection, so readers and the
-    /// writer share that connection and it is never recycled.
-    async fn open_memory() -> Result<Self> {
+    /// writer share that connection.
+    fn open_memory() -> Result<Self> {
         let location: Arc<str> = ":memory:".into();
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(|e| Error::storage("cannot configure an in-memory database", e))?
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await
-            .map_err(|e| Error::storage("cannot open an in-memory database", e))?;
-        migrate(&pool, &location).await?;
+        let open_error = |e| Error::storage("cannot open an in-memory database", e);
+        let mut connection = Connection::open_in_memory().map_err(open_error)?;
+        configure(&connection, Durability::Normal).map_err(open_error)?;
+        migrate::run(&mut connection, &location)?;
+        let connections = Connections::start("gaia-sqlite-memory", vec![connection])
+            .map_err(|e| Error::storage("cannot start the in-memory database's thread", e))?;
         Ok(Self {
-            writer: pool.clone(),
-            reader: pool,
+            writer: connections.clone(),
+            reader: connections,
             location,
         })
     }
 
-    /// Starts a write transaction holding the database's write lock from its
-    /// first statement, so it never fails midway on a lock upgrade.
-    async fn begin_write(&self, action: &str) -> Result<Transaction<'static, Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(self.failed(action))
+    /// Runs `work` in a write transaction, holding the database's write lock
+    /// from its first statement (`BEGIN IMMEDIATE`) so that it never fails
+    /// midway on a lock upgrade. Commits when `work` returns `Ok` (which may
+    /// itself hold a refusal to report after committing), rolls back when
+    /// it returns `Err`.
+    async fn write<T, F>(&self, action: &str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Sql<T> + Send + 'static,
+    {
+        let done = self
+            .writer
+            .call(move |connection| {
+                let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let value = work(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            })
+            .await;
+        self.finish(action, done)
     }
 
-    /// Commits a write transaction.
-    async fn commit(&self, tx: Transaction<'static, Sqlite>, action: &str) -> Result<()> {
-        tx.commit().await.map_err(self.failed(action))
+    /// Runs `work` on a reader connection.
+    async fn read<T, F>(&self, action: &str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Sql<T> + Send + 'static,
+    {
+        let done = self.reader.call(move |connection| work(connection)).await;
+        self.finish(action, done)
     }
 
-    /// Converts a database error into a storage error naming the action and
-    /// the database.
-    fn failed(&self, action: &str) -> impl FnOnce(sqlx::Error) -> Error + use<> {
-        let message = format!("cannot {action} in {}", self.location);
-        move |e| Error::storage(message, e)
+    /// A call's result, a database error named with the action and database.
+    fn finish<T>(
+        &self,
+        action: &str,
+        done: std::result::Result<Sql<T>, connection::Closed>,
+    ) -> Result<T> {
+        match done {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(Failure::Gaia(error))) => Err(error),
+            Ok(Err(Failure::Sql(error))) => Err(self.failed(action, error)),
+            Err(closed) => Err(self.failed(action, closed)),
+        }
+    }
+
+    /// A storage error naming the action and the database.
+    fn failed(&self, action: &str, error: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::storage(format!("cannot {action} in {}", self.location), error)
     }
 }
 
-/// Runs the migrations inside one `BEGIN IMMEDIATE` transaction, so that two
-/// processes opening a new database at once apply them once: the second
-/// waits for the lock, then finds them applied. (`run_direct` rather than
-/// `run`: the latter's `Acquire` bound makes the future not `Send`.)
-async fn migrate(pool: &SqlitePool, location: &str) -> Result<()> {
-    let message = || format!("cannot migrate the database {location}");
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(|e| Error::storage(message(), e))?;
-    MIGRATOR
-        .run_direct(&mut *tx)
-        .await
-        .map_err(|e| Error::storage(message(), e))?;
-    tx.commit().await.map_err(|e| Error::storage(message(), e))
+/// Opens a connection to a database file (creating it) and configures it.
+fn open_connection(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&connection, durability)?;
+    switch_to_wal(&connection)?;
+    Ok(connection)
+}
+
+/// The settings of every connection.
+fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    let synchronous = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    connection.pragma_update(None, "synchronous", synchronous)
+}
+
+/// Switches the file to WAL, retrying while another process holds the lock
+/// this needs: the pragma can fail with `SQLITE_BUSY` before the busy
+/// timeout applies, when several processes open a new database at once.
+fn switch_to_wal(connection: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let switched: rusqlite::Result<String> =
+            connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0));
+        match switched {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.map(drop),
+        }
+    }
+}
+
+/// The first row a statement returns, converted; `None` when it returns none.
+fn first_row<T>(
+    connection: &Connection,
+    sql: &str,
+    params: impl Params,
+    convert: impl FnOnce(&Row<'_>) -> Result<T>,
+) -> Sql<Option<T>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    match rows.next()? {
+        Some(row) => Ok(Some(convert(row)?)),
+        None => Ok(None),
+    }
+}
+
+/// Every row a statement returns, converted.
+fn all_rows<T>(
+    connection: &Connection,
+    sql: &str,
+    params: impl Params,
+    mut convert: impl FnMut(&Row<'_>) -> Result<T>,
+) -> Sql<Vec<T>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut converted = Vec::new();
+    while let Some(row) = rows.next()? {
+        converted.push(convert(row)?);
+    }
+    Ok(converted)
+}
+
+/// The first column of the single row a statement returns (an aggregate).
+fn scalar<T: rusqlite::types::FromSql>(
+    connection: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> Sql<T> {
+    Ok(connection
+        .prepare_cached(sql)?
+        .query_row(params, |row| row.get(0))?)
+}
+
+/// The first column of the first row, when there is one.
+fn optional_scalar<T: rusqlite::types::FromSql>(
+    connection: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> Sql<Option<T>> {
+    Ok(connection
+        .prepare_cached(sql)?
+        .query_row(params, |row| row.get(0))
+        .optional()?)
 }
 
 fn parse_url(url: &str) -> Result<Location> {
@@ -228,25 +301,51 @@ fn parse_url(url: &str) -> Result<Location> {
     Ok(Location::File(PathBuf::from(path)))
 }
 
-/// Appends `WHERE` before the first condition of a listing and `AND` before
-/// the others.
-struct Conditions {
-    any: bool,
+/// A statement built from a listing's filters, with its parameters.
+struct Query {
+    sql: String,
+    params: Vec<Value>,
+    /// Whether the statement has a `WHERE` clause yet.
+    filtered: bool,
 }
 
-impl Conditions {
-    fn new() -> Self {
-        Self { any: false }
+impl Query {
+    fn new(sql: &str) -> Self {
+        Self {
+            sql: sql.to_owned(),
+            params: Vec::new(),
+            filtered: false,
+        }
     }
 
-    /// Starts the next condition; the caller pushes its SQL and binds.
-    fn next<'q, 'a>(
-        &mut self,
-        query: &'q mut QueryBuilder<'a, Sqlite>,
-    ) -> &'q mut QueryBuilder<'a, Sqlite> {
-        query.push(if self.any { " AND " } else { " WHERE " });
-        self.any = true;
-        query
+    /// A statement whose `sql` already ends in a `WHERE` clause.
+    fn filtered(sql: &str) -> Self {
+        Self {
+            filtered: true,
+            ..Self::new(sql)
+        }
+    }
+
+    /// Adds a condition (after `WHERE`, or `AND` after the first) whose one
+    /// `?` takes `value`.
+    fn filter(&mut self, condition: &str, value: impl Into<Value>) -> &mut Self {
+        self.sql
+            .push_str(if self.filtered { " AND " } else { " WHERE " });
+        self.filtered = true;
+        self.sql.push_str(condition);
+        self.params.push(value.into());
+        self
+    }
+
+    /// Appends SQL whose `?` placeholders take `values`, in order.
+    fn push(&mut self, sql: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        self.sql.push_str(sql);
+        self.params.extend(values);
+        self
+    }
+
+    fn params(&self) -> rusqlite::ParamsFromIter<std::slice::Iter<'_, Value>> {
+        rusqlite::params_from_iter(self.params.iter())
     }
 }
 
@@ -281,14 +380,9 @@ pub(crate) fn into_page<T>(mut rows: Vec<(i64, T)>, limit: u32) -> Page<T> {
     }
 }
 
-/// Rows of a listing with their `seq` (the cursor).
-fn sequenced<T>(
-    rows: &[SqliteRow],
-    convert: impl Fn(&SqliteRow) -> Result<T>,
-) -> Result<Vec<(i64, T)>> {
-    rows.iter()
-        .map(|row| Ok((rows::get(row, "seq")?, convert(row)?)))
-        .collect()
+/// A listing's row with its `seq` (the cursor).
+fn sequenced<T>(convert: impl Fn(&Row<'_>) -> Result<T>) -> impl Fn(&Row<'_>) -> Result<(i64, T)> {
+    move |row| Ok((rows::get(row, "seq")?, convert(row)?))
 }
 
 #[cfg(test)]

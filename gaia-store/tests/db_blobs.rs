@@ -35,17 +35,17 @@ async fn sqlite_backend() -> Backend {
     ))
     .await
     .unwrap();
-    let url = format!("sqlite://{}", dir.path().join("gaia.db").display());
+    let path = dir.path().join("gaia.db");
     let chunk_rows: ChunkCounter = Box::new(move |sha| {
-        let url = url.clone();
+        let path = path.clone();
         Box::pin(async move {
-            use sqlx::Connection;
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query_scalar("SELECT COUNT(*) FROM blob_chunks WHERE sha256 = ?")
-                .bind(sha)
-                .fetch_one(&mut conn)
-                .await
-                .unwrap()
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.query_row(
+                "SELECT COUNT(*) FROM blob_chunks WHERE sha256 = ?",
+                [sha],
+                |row| row.get(0),
+            )
+            .unwrap()
         })
     });
     Backend {

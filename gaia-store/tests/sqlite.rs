@@ -10,7 +10,6 @@ use gaia_core::{
 };
 use gaia_store::conformance::{self, T0};
 use gaia_store::{FsBlobStore, SqliteStore, open_blob_store};
-use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::io::AsyncReadExt;
 
@@ -45,19 +44,18 @@ async fn open_creates_the_folder_and_uses_wal() {
     assert!(path.is_file());
     store.close().await;
 
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut conn)
-        .await
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
     for table in [
         "assets",
         "budgets",
@@ -175,22 +173,22 @@ async fn a_job_cannot_store_an_output_index_twice() {
     store.close().await;
 
     let path = dir.path().join("nested/gaia.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let duplicate = sqlx::query(
-        "INSERT INTO assets (id, client_id, type, mime, size_bytes, sha256, source, media, \
-         job_id, output_index, created_at) \
-         SELECT 'other', client_id, type, mime, size_bytes, sha256, source, media, job_id, \
-         output_index, created_at FROM assets",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap_err();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let duplicate = conn
+        .execute(
+            "INSERT INTO assets (id, client_id, type, mime, size_bytes, sha256, source, media, \
+             job_id, output_index, created_at) \
+             SELECT 'other', client_id, type, mime, size_bytes, sha256, source, media, job_id, \
+             output_index, created_at FROM assets",
+            [],
+        )
+        .unwrap_err();
     assert!(
-        duplicate
-            .as_database_error()
-            .is_some_and(|e| e.is_unique_violation()),
+        matches!(
+            &duplicate,
+            rusqlite::Error::SqliteFailure(e, _)
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        ),
         "{duplicate}"
     );
 }

@@ -6,12 +6,15 @@ use gaia_core::{
     InsertedAsset, JobId, Lineage, Page, PageRequest, Result, StoredEmbedding, UsageRecord,
     UsageSummary,
 };
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use rusqlite::{Connection, params};
 
 use super::rows::{
-    asset_columns, asset_columns_of, asset_from_row, client_id, to_json, to_sql_integer,
+    asset_columns, asset_columns_of, asset_from_row, client_id, get, to_json, to_sql_integer,
 };
-use super::{Conditions, SqliteStore, into_page, parse_cursor, sequenced};
+use super::{
+    Failure, Query, Sql, SqliteStore, all_rows, first_row, into_page, parse_cursor, scalar,
+    sequenced,
+};
 
 const INSERT_ASSET: &str = "INSERT INTO assets (id, client_id, campaign_id, type, name, mime, \
      size_bytes, sha256, source, cost_micros, tags, metadata, media, job_id, output_index, \
@@ -52,37 +55,38 @@ const DESCENDANTS: &str = concat!(
 
 /// Inserts an asset row; `output` is the job that generated it and the
 /// output's position, unique per job.
-pub(super) async fn insert_asset(
-    conn: &mut SqliteConnection,
+pub(super) fn insert_asset(
+    connection: &Connection,
     asset: &Asset,
     output: Option<(JobId, usize)>,
-) -> Result<()> {
+) -> Sql<()> {
     let output_index = output
         .map(|(_, index)| i64::try_from(index))
         .transpose()
         .map_err(|_| Error::invalid("assets", "too many outputs"))?;
-    sqlx::query(INSERT_ASSET)
-        .bind(asset.id.to_string())
-        .bind(asset.client_id.as_str())
-        .bind(asset.campaign_id.as_deref())
-        .bind(asset.kind().as_str())
-        .bind(asset.name.as_deref())
-        .bind(&asset.mime)
-        .bind(to_sql_integer(asset.size_bytes, "size_bytes")?)
-        .bind(&asset.sha256)
-        .bind(to_json(&asset.source, "the asset source")?)
-        .bind(asset.cost_micros.micros())
-        .bind(to_json(&asset.tags, "the asset tags")?)
-        .bind(to_json(&asset.metadata, "the asset metadata")?)
-        .bind(to_json(&asset.media, "the asset media")?)
-        .bind(output.map(|(job_id, _)| job_id.to_string()))
-        .bind(output_index)
-        .bind(asset.created_at.millis())
-        .bind(parent_of(asset).map(|id| id.to_string()))
-        .execute(conn)
-        .await
-        .map_err(|e| insert_error(asset, output, e))?;
-    Ok(())
+    let inserted = connection.prepare_cached(INSERT_ASSET)?.execute(params![
+        asset.id.to_string(),
+        asset.client_id.as_str(),
+        asset.campaign_id.as_deref(),
+        asset.kind().as_str(),
+        asset.name.as_deref(),
+        &asset.mime,
+        to_sql_integer(asset.size_bytes, "size_bytes")?,
+        &asset.sha256,
+        to_json(&asset.source, "the asset source")?,
+        asset.cost_micros.micros(),
+        to_json(&asset.tags, "the asset tags")?,
+        to_json(&asset.metadata, "the asset metadata")?,
+        to_json(&asset.media, "the asset media")?,
+        output.map(|(job_id, _)| job_id.to_string()),
+        output_index,
+        asset.created_at.millis(),
+        parent_of(asset).map(|id| id.to_string()),
+    ]);
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(error) => Err(insert_error(asset, output, error)),
+    }
 }
 
 fn parent_of(asset: &Asset) -> Option<AssetId> {
@@ -94,156 +98,149 @@ fn parent_of(asset: &Asset) -> Option<AssetId> {
 
 /// A unique violation is a `conflict`: the asset id is taken, or the job
 /// already stored this output (it must never yield an output twice).
-fn insert_error(asset: &Asset, output: Option<(JobId, usize)>, error: sqlx::Error) -> Error {
-    let unique = error
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation());
+fn insert_error(asset: &Asset, output: Option<(JobId, usize)>, error: rusqlite::Error) -> Failure {
+    let unique = matches!(
+        &error,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    );
     match output {
-        _ if !unique => Error::storage(format!("cannot insert asset {}", asset.id), error),
+        _ if !unique => Failure::Sql(error),
         Some((job_id, index)) if error.to_string().contains("output_index") => {
-            Error::Conflict(format!("job {job_id} already stored its output {index}"))
+            Error::Conflict(format!("job {job_id} already stored its output {index}")).into()
         }
-        _ => Error::Conflict(format!("asset {} already exists", asset.id)),
+        _ => Error::Conflict(format!("asset {} already exists", asset.id)).into(),
     }
 }
 
 #[async_trait]
 impl AssetStore for SqliteStore {
     async fn asset(&self, id: AssetId) -> Result<Option<Asset>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            asset_columns!(),
-            " FROM assets WHERE id = ?"
-        ))
-        .bind(id.to_string())
-        .fetch_optional(&self.reader)
+        self.read(&format!("read asset {id}"), move |connection| {
+            first_row(
+                connection,
+                concat!("SELECT ", asset_columns!(), " FROM assets WHERE id = ?"),
+                [id.to_string()],
+                asset_from_row,
+            )
+        })
         .await
-        .map_err(self.failed(&format!("read asset {id}")))?;
-        row.as_ref().map(asset_from_row).transpose()
     }
 
     async fn list_assets(&self, filter: &AssetFilter, page: &PageRequest) -> Result<Page<Asset>> {
         let limit = page.limit()?;
         let after = parse_cursor(page.cursor.as_deref())?;
-        let mut query =
-            QueryBuilder::<Sqlite>::new(concat!("SELECT seq, ", asset_columns!(), " FROM assets"));
-        let mut conditions = Conditions::new();
+        let mut query = Query::new(concat!("SELECT seq, ", asset_columns!(), " FROM assets"));
         if let Some(client_id) = &filter.client_id {
-            conditions
-                .next(&mut query)
-                .push("client_id = ")
-                .push_bind(client_id.as_str());
+            query.filter("client_id = ?", client_id.to_string());
         }
         if let Some(campaign_id) = &filter.campaign_id {
-            conditions
-                .next(&mut query)
-                .push("campaign_id = ")
-                .push_bind(campaign_id.as_str());
+            query.filter("campaign_id = ?", campaign_id.clone());
         }
         if let Some(kind) = filter.kind {
-            conditions
-                .next(&mut query)
-                .push("type = ")
-                .push_bind(kind.as_str());
+            query.filter("type = ?", kind.as_str().to_owned());
         }
         if let Some(tag) = &filter.tag {
-            conditions
-                .next(&mut query)
-                .push("EXISTS (SELECT 1 FROM json_each(assets.tags) WHERE json_each.value = ")
-                .push_bind(tag.as_str())
-                .push(")");
+            query.filter(
+                "EXISTS (SELECT 1 FROM json_each(assets.tags) WHERE json_each.value = ?)",
+                tag.clone(),
+            );
         }
         if let Some(seq) = after {
-            conditions.next(&mut query).push("seq < ").push_bind(seq);
+            query.filter("seq < ?", seq);
         }
-        query
-            .push(" ORDER BY seq DESC LIMIT ")
-            .push_bind(i64::from(limit) + 1);
-        let rows = query
-            .build()
-            .fetch_all(&self.reader)
-            .await
-            .map_err(self.failed("list assets"))?;
-        Ok(into_page(sequenced(&rows, asset_from_row)?, limit))
+        query.push(
+            " ORDER BY seq DESC LIMIT ?",
+            [(i64::from(limit) + 1).into()],
+        );
+        let rows = self
+            .read("list assets", move |connection| {
+                all_rows(
+                    connection,
+                    &query.sql,
+                    query.params(),
+                    sequenced(asset_from_row),
+                )
+            })
+            .await?;
+        Ok(into_page(rows, limit))
     }
 
     async fn delete_asset(&self, id: AssetId) -> Result<Option<DeletedAsset>> {
-        let action = format!("delete asset {id}");
-        let mut tx = self.begin_write(&action).await?;
-        let row = sqlx::query("DELETE FROM assets WHERE id = ? RETURNING sha256, client_id")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.failed(&action))?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let sha256: String = super::rows::get(&row, "sha256")?;
-        let owner = client_id(&row, "client_id")?;
-        let shared: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM assets WHERE sha256 = ?)")
-                .bind(&sha256)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(self.failed(&action))?;
-        self.commit(tx, &action).await?;
-        Ok(Some(DeletedAsset {
-            client_id: owner,
-            sha256,
-            orphaned: !shared,
-        }))
+        self.write(&format!("delete asset {id}"), move |connection| {
+            let deleted = first_row(
+                connection,
+                "DELETE FROM assets WHERE id = ? RETURNING sha256, client_id",
+                [id.to_string()],
+                |row| Ok((get::<String>(row, "sha256")?, client_id(row, "client_id")?)),
+            )?;
+            let Some((sha256, owner)) = deleted else {
+                return Ok(None);
+            };
+            let shared: bool = scalar(
+                connection,
+                "SELECT EXISTS (SELECT 1 FROM assets WHERE sha256 = ?)",
+                [&sha256],
+            )?;
+            Ok(Some(DeletedAsset {
+                client_id: owner,
+                sha256,
+                orphaned: !shared,
+            }))
+        })
+        .await
     }
 
     async fn insert_uploaded_asset(&self, asset: &Asset, dedup: bool) -> Result<InsertedAsset> {
         let action = format!("import asset {}", asset.id);
-        let mut tx = self.begin_write(&action).await?;
-        if dedup {
-            let row = sqlx::query(FIND_UPLOADED)
-                .bind(asset.client_id.as_str())
-                .bind(&asset.sha256)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(self.failed(&action))?;
-            if let Some(row) = row {
-                return Ok(InsertedAsset {
-                    asset: asset_from_row(&row)?,
-                    existing: true,
-                });
+        let asset = asset.clone();
+        self.write(&action, move |connection| {
+            if dedup {
+                let earlier = first_row(
+                    connection,
+                    FIND_UPLOADED,
+                    params![asset.client_id.as_str(), &asset.sha256],
+                    asset_from_row,
+                )?;
+                if let Some(earlier) = earlier {
+                    return Ok(InsertedAsset {
+                        asset: earlier,
+                        existing: true,
+                    });
+                }
             }
-        }
-        insert_asset(&mut tx, asset, None).await?;
-        self.commit(tx, &action).await?;
-        Ok(InsertedAsset {
-            asset: asset.clone(),
-            existing: false,
+            insert_asset(connection, &asset, None)?;
+            Ok(InsertedAsset {
+                asset,
+                existing: false,
+            })
         })
+        .await
     }
 
     async fn lineage(&self, id: AssetId) -> Result<Option<Lineage>> {
-        let Some(asset) = self.asset(id).await? else {
-            return Ok(None);
-        };
-        let action = format!("read the lineage of asset {id}");
-        let mut family = Vec::with_capacity(2);
-        for query in [ANCESTORS, DESCENDANTS] {
-            let rows = sqlx::query(query)
-                .bind(id.to_string())
-                .fetch_all(&self.reader)
-                .await
-                .map_err(self.failed(&action))?;
-            family.push(
-                rows.iter()
-                    .map(asset_from_row)
-                    .collect::<Result<Vec<_>>>()?,
-            );
-        }
-        let descendants = family.pop().unwrap_or_default();
-        let ancestors = family.pop().unwrap_or_default();
-        Ok(Some(Lineage {
-            asset,
-            ancestors,
-            descendants,
-        }))
+        self.read(
+            &format!("read the lineage of asset {id}"),
+            move |connection| {
+                let id = id.to_string();
+                let asset = first_row(
+                    connection,
+                    concat!("SELECT ", asset_columns!(), " FROM assets WHERE id = ?"),
+                    [&id],
+                    asset_from_row,
+                )?;
+                let Some(asset) = asset else {
+                    return Ok(None);
+                };
+                Ok(Some(Lineage {
+                    asset,
+                    ancestors: all_rows(connection, ANCESTORS, [&id], asset_from_row)?,
+                    descendants: all_rows(connection, DESCENDANTS, [&id], asset_from_row)?,
+                }))
+            },
+        )
+        .await
     }
 
     async fn put_embeddings(&self, model: &str, embeddings: &[(AssetId, Vec<f32>)]) -> Result<()> {

@@ -1,13 +1,16 @@
 //! The in-database blob store on SQLite (`blobs: "db:"`).
 
+use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use gaia_core::{BlobReader, BlobStore, Error, Result, StagedOutput, Timestamp};
+use rusqlite::{Connection, params};
 
-use super::SqliteStore;
-use crate::db_blobs::{ChunkReader, StagedChunks, chunk_count, missing_chunk, read_failed};
+use super::{Sql, SqliteStore, optional_scalar, scalar};
+use crate::db_blobs::{CHUNK_SIZE, ChunkReader, chunk_count, missing_chunk, read_failed};
 use crate::fs_blobs::validate_key;
 
 /// Blobs in the SQLite database of a [`SqliteStore`], in chunks of
@@ -34,63 +37,65 @@ impl BlobStore for SqliteBlobStore {
     async fn put(&self, staged: StagedOutput) -> Result<()> {
         let sha256 = staged.sha256().to_owned();
         validate_key(&sha256)?;
+        let size =
+            i64::try_from(staged.size()).map_err(|_| Error::invalid("blobs", "too large"))?;
+        let chunks = chunk_count(staged.size())?;
         let action = format!("store blob {sha256}");
-        let store = &self.store;
-        let mut chunks = StagedChunks::open(&staged).await?;
-        let mut tx = store.begin_write(&action).await?;
-        let claimed = sqlx::query(
-            "INSERT INTO blobs (sha256, size_bytes, chunks, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (sha256) DO NOTHING",
-        )
-        .bind(&sha256)
-        .bind(i64::try_from(staged.size()).map_err(|_| Error::invalid("blobs", "too large"))?)
-        .bind(chunk_count(staged.size())?)
-        .bind(Timestamp::now().millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(store.failed(&action))?;
-        if claimed.rows_affected() == 0 {
-            return Ok(());
-        }
-        let mut n: i32 = 0;
-        while let Some(chunk) = chunks.next_chunk().await? {
-            sqlx::query("INSERT INTO blob_chunks (sha256, n, bytes) VALUES (?, ?, ?)")
-                .bind(&sha256)
-                .bind(n)
-                .bind(chunk)
-                .execute(&mut *tx)
-                .await
-                .map_err(store.failed(&action))?;
-            n += 1;
-        }
-        store.commit(tx, &action).await
+        // The staged file is read on the writer's thread, chunk by chunk,
+        // inside the transaction that stores it.
+        self.store
+            .write(&action, move |connection| {
+                let claimed = connection
+                    .prepare_cached(
+                        "INSERT INTO blobs (sha256, size_bytes, chunks, created_at) \
+                         VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+                    )?
+                    .execute(params![sha256, size, chunks, Timestamp::now().millis()])?;
+                if claimed == 0 {
+                    return Ok(());
+                }
+                write_chunks(connection, &staged, &sha256)
+            })
+            .await
     }
 
     async fn open(&self, sha256: &str) -> Result<BlobReader> {
         validate_key(sha256)?;
-        let store = &self.store;
-        let chunks: Option<i32> = sqlx::query_scalar("SELECT chunks FROM blobs WHERE sha256 = ?")
-            .bind(sha256)
-            .fetch_optional(&store.reader)
-            .await
-            .map_err(store.failed(&format!("open blob {sha256}")))?;
+        let key: Arc<str> = sha256.into();
+        let chunks: Option<i32> = {
+            let key = Arc::clone(&key);
+            self.store
+                .read(&format!("open blob {sha256}"), move |connection| {
+                    optional_scalar(
+                        connection,
+                        "SELECT chunks FROM blobs WHERE sha256 = ?",
+                        [&*key],
+                    )
+                })
+                .await?
+        };
         let chunks = chunks.ok_or_else(|| Error::NotFound {
             what: "blob",
             id: sha256.to_owned(),
         })?;
-        let reader = store.reader.clone();
-        let key: Arc<str> = sha256.into();
+        let store = self.store.clone();
         let stream = futures::stream::iter(0..chunks).then(move |n| {
-            let (reader, key) = (reader.clone(), Arc::clone(&key));
+            let (store, key) = (store.clone(), Arc::clone(&key));
             async move {
-                let bytes: Option<Vec<u8>> =
-                    sqlx::query_scalar("SELECT bytes FROM blob_chunks WHERE sha256 = ? AND n = ?")
-                        .bind(&*key)
-                        .bind(n)
-                        .fetch_optional(&reader)
+                let read = {
+                    let key = Arc::clone(&key);
+                    store
+                        .read("read a blob chunk", move |connection| {
+                            optional_scalar::<Vec<u8>>(
+                                connection,
+                                "SELECT bytes FROM blob_chunks WHERE sha256 = ? AND n = ?",
+                                params![&*key, n],
+                            )
+                        })
                         .await
-                        .map_err(|e| read_failed(&key, e))?;
-                bytes.ok_or_else(|| missing_chunk(&key, n))
+                };
+                read.map_err(|e| read_failed(&key, e))?
+                    .ok_or_else(|| missing_chunk(&key, n))
             }
         });
         Ok(ChunkReader::boxed(stream.boxed()))
@@ -98,21 +103,57 @@ impl BlobStore for SqliteBlobStore {
 
     async fn exists(&self, sha256: &str) -> Result<bool> {
         validate_key(sha256)?;
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?)")
-            .bind(sha256)
-            .fetch_one(&self.store.reader)
+        let key = sha256.to_owned();
+        self.store
+            .read(&format!("look for blob {sha256}"), move |connection| {
+                scalar(
+                    connection,
+                    "SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?)",
+                    [key],
+                )
+            })
             .await
-            .map_err(self.store.failed(&format!("look for blob {sha256}")))
     }
 
     async fn delete(&self, sha256: &str) -> Result<()> {
         validate_key(sha256)?;
+        let key = sha256.to_owned();
         // Its chunks go with it (ON DELETE CASCADE; foreign keys are on).
-        sqlx::query("DELETE FROM blobs WHERE sha256 = ?")
-            .bind(sha256)
-            .execute(&self.store.writer)
+        self.store
+            .write(&format!("delete blob {sha256}"), move |connection| {
+                connection
+                    .prepare_cached("DELETE FROM blobs WHERE sha256 = ?")?
+                    .execute([key])?;
+                Ok(())
+            })
             .await
-            .map_err(self.store.failed(&format!("delete blob {sha256}")))?;
-        Ok(())
     }
+}
+
+/// Copies the staged file into chunk rows, one chunk in memory at a time.
+fn write_chunks(connection: &Connection, staged: &StagedOutput, sha256: &str) -> Sql<()> {
+    let path = staged.path();
+    let mut file = std::fs::File::open(path).map_err(|e| staged_error(path, e))?;
+    let mut insert =
+        connection.prepare_cached("INSERT INTO blob_chunks (sha256, n, bytes) VALUES (?, ?, ?)")?;
+    let mut remaining = staged.size();
+    let mut n: i32 = 0;
+    while remaining > 0 {
+        let want = usize::try_from(remaining).map_or(CHUNK_SIZE, |r| r.min(CHUNK_SIZE));
+        let mut chunk = vec![0; want];
+        // A file shorter than its staged size was changed under the engine.
+        file.read_exact(&mut chunk)
+            .map_err(|e| staged_error(path, e))?;
+        insert.execute(params![sha256, n, chunk])?;
+        remaining -= want as u64;
+        n += 1;
+    }
+    Ok(())
+}
+
+fn staged_error(path: &Path, error: std::io::Error) -> Error {
+    Error::storage(
+        format!("cannot read the staged output {}", path.display()),
+        error,
+    )
 }

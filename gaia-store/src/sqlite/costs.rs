@@ -4,41 +4,50 @@ use async_trait::async_trait;
 use gaia_core::{
     Budget, ClientId, CostGroup, CostQuery, CostReport, CostRow, CostStore, Money, Result,
 };
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite};
+use rusqlite::{Row, params};
 
 use super::rows::{budget_campaign, budget_from_row, get};
-use super::{Conditions, SqliteStore};
+use super::{Query, SqliteStore, all_rows};
 
 #[async_trait]
 impl CostStore for SqliteStore {
     async fn set_budget(&self, budget: &Budget) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO budgets (client_id, campaign_id, period, limit_micros) \
-             VALUES (?, ?, ?, ?) \
-             ON CONFLICT (client_id, campaign_id, period) \
-             DO UPDATE SET limit_micros = excluded.limit_micros",
-        )
-        .bind(budget.client_id.as_str())
-        .bind(budget_campaign(budget.campaign_id.as_deref()))
-        .bind(budget.period.as_str())
-        .bind(budget.limit_micros.micros())
-        .execute(&self.writer)
+        let action = format!("set a budget of {}", budget.client_id);
+        let budget = budget.clone();
+        self.write(&action, move |connection| {
+            connection
+                .prepare_cached(
+                    "INSERT INTO budgets (client_id, campaign_id, period, limit_micros) \
+                     VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (client_id, campaign_id, period) \
+                     DO UPDATE SET limit_micros = excluded.limit_micros",
+                )?
+                .execute(params![
+                    budget.client_id.as_str(),
+                    budget_campaign(budget.campaign_id.as_deref()),
+                    budget.period.as_str(),
+                    budget.limit_micros.micros(),
+                ])?;
+            Ok(())
+        })
         .await
-        .map_err(self.failed(&format!("set a budget of {}", budget.client_id)))?;
-        Ok(())
     }
 
     async fn budgets(&self, client_id: &ClientId) -> Result<Vec<Budget>> {
-        let rows = sqlx::query(
-            "SELECT client_id, campaign_id, period, limit_micros FROM budgets \
-             WHERE client_id = ? ORDER BY campaign_id, period",
+        let client = client_id.to_string();
+        self.read(
+            &format!("read the budgets of {client_id}"),
+            move |connection| {
+                all_rows(
+                    connection,
+                    "SELECT client_id, campaign_id, period, limit_micros FROM budgets \
+                 WHERE client_id = ? ORDER BY campaign_id, period",
+                    [client],
+                    budget_from_row,
+                )
+            },
         )
-        .bind(client_id.as_str())
-        .fetch_all(&self.reader)
         .await
-        .map_err(self.failed(&format!("read the budgets of {client_id}")))?;
-        rows.iter().map(budget_from_row).collect()
     }
 
     async fn costs(&self, query: &CostQuery) -> Result<CostReport> {
@@ -77,50 +86,34 @@ impl SqliteStore {
     /// `SUM` and `COUNT` of the ledger lines the query matches, one row per
     /// group (largest first), or one row in all when `key` is `None`.
     async fn sum_ledger(&self, query: &CostQuery, key: Option<&str>) -> Result<Vec<CostRow>> {
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
-        sql.push(key.unwrap_or("NULL"));
-        sql.push(
-            " AS key, COALESCE(SUM(cost_micros), 0) AS cost_micros, COUNT(*) AS entries \
-             FROM cost_ledger",
-        );
-        let mut conditions = Conditions::new();
+        let mut sql = Query::new(&format!(
+            "SELECT {} AS key, COALESCE(SUM(cost_micros), 0) AS cost_micros, \
+             COUNT(*) AS entries FROM cost_ledger",
+            key.unwrap_or("NULL")
+        ));
         if let Some(client_id) = &query.client_id {
-            conditions
-                .next(&mut sql)
-                .push("client_id = ")
-                .push_bind(client_id.as_str());
+            sql.filter("client_id = ?", client_id.to_string());
         }
         if let Some(campaign_id) = &query.campaign_id {
-            conditions
-                .next(&mut sql)
-                .push("campaign_id = ")
-                .push_bind(campaign_id.as_str());
+            sql.filter("campaign_id = ?", campaign_id.clone());
         }
         if let Some(since) = query.since {
-            conditions
-                .next(&mut sql)
-                .push("at >= ")
-                .push_bind(since.millis());
+            sql.filter("at >= ?", since.millis());
         }
         if let Some(until) = query.until {
-            conditions
-                .next(&mut sql)
-                .push("at < ")
-                .push_bind(until.millis());
+            sql.filter("at < ?", until.millis());
         }
         if key.is_some() {
-            sql.push(" GROUP BY key ORDER BY cost_micros DESC, key");
+            sql.push(" GROUP BY key ORDER BY cost_micros DESC, key", []);
         }
-        let rows = sql
-            .build()
-            .fetch_all(&self.reader)
-            .await
-            .map_err(self.failed("sum the cost ledger"))?;
-        rows.iter().map(cost_row).collect()
+        self.read("sum the cost ledger", move |connection| {
+            all_rows(connection, &sql.sql, sql.params(), cost_row)
+        })
+        .await
     }
 }
 
-fn cost_row(row: &SqliteRow) -> Result<CostRow> {
+fn cost_row(row: &Row<'_>) -> Result<CostRow> {
     Ok(CostRow {
         key: get(row, "key")?,
         cost_micros: Money::from_micros(get(row, "cost_micros")?),

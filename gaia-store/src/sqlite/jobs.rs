@@ -11,16 +11,20 @@ use gaia_core::{
     Inserted, Job, JobError, JobFilter, JobId, JobStats, JobStore, LogLine, NewJob, Page,
     PageRequest, Progress, Result, Retry, Timestamp,
 };
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params};
 
 use super::assets::insert_asset;
 use super::budget::{Reserver, check_budgets};
 use super::ledger::{charged, insert_optional_cost};
 use super::rows::{
-    claimed_from_row, claimed_job_columns, get, job_columns, job_from_row, job_ids, log_from_row,
-    to_json,
+    claimed_from_row, claimed_job_columns, get, job_columns, job_from_row, log_from_row,
+    returned_job_id, to_json,
 };
-use super::{Conditions, SqliteStore, into_page, parse_cursor, sequenced};
+use super::{
+    Query, Sql, SqliteStore, all_rows, first_row, into_page, optional_scalar, parse_cursor, scalar,
+    sequenced,
+};
 
 /// Rows per `INSERT` of log lines (well under SQLite's bound-variable limit).
 const LOG_LINES_PER_INSERT: usize = 200;
@@ -112,25 +116,14 @@ const FIND_REUSABLE: &str = concat!(
 
 #[async_trait]
 impl JobStore for SqliteStore {
-    async fn insert_jobs(&self, mut jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
-        let lone_insert = jobs.len() == 1 && jobs[0].job.request.idempotency_key.is_none();
-        if lone_insert && let Some(single) = jobs.pop() {
-            // One INSERT needs no transaction around it.
-            let mut conn = self
-                .writer
-                .acquire()
-                .await
-                .map_err(self.failed("insert a job"))?;
-            return Ok(vec![self.insert_job(&mut conn, single).await?]);
-        }
-        let mut tx = self.begin_write("insert jobs").await?;
-        let mut inserted = Vec::with_capacity(jobs.len());
-        for new in jobs {
-            // An error drops `tx`, rolling back the whole batch.
-            inserted.push(self.insert_job(&mut tx, new).await?);
-        }
-        self.commit(tx, "insert jobs").await?;
-        Ok(inserted)
+    async fn insert_jobs(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
+        // A batch commits whole or not at all.
+        self.write("insert jobs", move |connection| {
+            jobs.into_iter()
+                .map(|new| insert_job(connection, new))
+                .collect()
+        })
+        .await
     }
 
     async fn claim_job(
@@ -139,36 +132,39 @@ impl JobStore for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<ClaimedJob>> {
-        // One statement: in autocommit it takes the write lock before it
-        // reads, as `BEGIN IMMEDIATE` would, without two more round trips.
-        let row = sqlx::query(CLAIM_JOB)
-            .bind(worker)
-            .bind(lease_until.millis())
-            .bind(now.millis())
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(self.failed("claim a job"))?;
-        row.as_ref().map(claimed_from_row).transpose()
+        let worker = worker.to_owned();
+        self.write("claim a job", move |connection| {
+            first_row(
+                connection,
+                CLAIM_JOB,
+                params![worker, lease_until.millis(), now.millis()],
+                claimed_from_row,
+            )
+        })
+        .await
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>> {
-        let due: Option<i64> = sqlx::query_scalar(NEXT_DUE)
-            .fetch_one(&self.reader)
-            .await
-            .map_err(self.failed("find the next due job"))?;
+        let due: Option<i64> = self
+            .read("find the next due job", |connection| {
+                scalar(connection, NEXT_DUE, [])
+            })
+            .await?;
         Ok(due.map(Timestamp::from_millis))
     }
 
     async fn heartbeat(&self, worker: &str, lease_until: Timestamp) -> Result<Vec<JobId>> {
-        let rows = sqlx::query(
-            "UPDATE jobs SET lease_until = ? WHERE worker = ? AND status = 'running' RETURNING id",
-        )
-        .bind(lease_until.millis())
-        .bind(worker)
-        .fetch_all(&self.writer)
+        let worker = worker.to_owned();
+        self.write("renew leases", move |connection| {
+            all_rows(
+                connection,
+                "UPDATE jobs SET lease_until = ? WHERE worker = ? AND status = 'running' \
+                 RETURNING id",
+                params![lease_until.millis(), worker],
+                returned_job_id,
+            )
+        })
         .await
-        .map_err(self.failed("renew leases"))?;
-        job_ids(&rows)
     }
 
     async fn start_attempt(
@@ -177,119 +173,64 @@ impl JobStore for SqliteStore {
         worker: &str,
         attempt: &AttemptStart,
     ) -> Result<Option<AttemptStarted>> {
-        if attempt.max_in_flight.is_none() && attempt.reserve.micros() <= 0 {
-            // No slot to count and nothing to reserve: nothing to check.
-            return self.record_attempt(job_id, worker, attempt).await;
-        }
-        let action = format!("start an attempt of job {job_id}");
-        let id = job_id.to_string();
-        let mut tx = self.begin_write(&action).await?;
-        if let Some(limit) = attempt.max_in_flight {
-            // The write transaction serializes every slot count on the database.
-            let busy: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM jobs INDEXED BY jobs_in_flight \
-                 WHERE status = 'running' AND in_flight_provider = ? AND id <> ?",
-            )
-            .bind(&attempt.provider)
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(self.failed(&action))?;
-            if busy >= i64::from(limit) {
-                return Ok(Some(AttemptStarted::ProviderFull));
-            }
-        }
-        // Reserve optimistically in the statement that records the attempt;
-        // the budget check below runs in the same transaction and takes the
-        // reservation back when it does not fit.
-        let held: Option<(String, Option<String>)> = sqlx::query_as(
-            "UPDATE jobs SET provider = ?, model = ?, estimated_cost_micros = ?, \
-             reserved_micros = ?, in_flight_provider = ? \
-             WHERE id = ? AND status = 'running' AND worker = ? \
-             RETURNING client_id, campaign_id",
+        let (worker, attempt) = (worker.to_owned(), attempt.clone());
+        self.write(
+            &format!("start an attempt of job {job_id}"),
+            move |connection| start_attempt(connection, &job_id.to_string(), &worker, &attempt),
         )
-        .bind(&attempt.provider)
-        .bind(&attempt.model)
-        .bind(attempt.estimate.micros())
-        .bind(attempt.reserve.micros())
-        .bind(&attempt.provider)
-        .bind(&id)
-        .bind(worker)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(self.failed(&action))?;
-        let Some((client_id, campaign_id)) = held else {
-            return Ok(None);
-        };
-        let reserver = Reserver {
-            job_id: &id,
-            client_id: &client_id,
-            campaign_id: campaign_id.as_deref(),
-        };
-        match check_budgets(&mut tx, &reserver, attempt.reserve, attempt.now).await {
-            Ok(()) => {}
-            // Commit the refused attempt: its provider and model are recorded
-            // and it holds no reservation and no call slot.
-            Err(refused @ Error::BudgetExceeded(_)) => {
-                sqlx::query(
-                    "UPDATE jobs SET reserved_micros = 0, in_flight_provider = NULL WHERE id = ?",
-                )
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.failed(&action))?;
-                self.commit(tx, &action).await?;
-                return Err(refused);
-            }
-            Err(other) => return Err(other),
-        }
-        self.commit(tx, &action).await?;
-        Ok(Some(AttemptStarted::Started))
+        .await?
     }
 
     async fn set_progress(&self, job_id: JobId, progress: Progress) -> Result<()> {
-        sqlx::query("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'")
-            .bind(i64::from(progress.value()))
-            .bind(job_id.to_string())
-            .execute(&self.writer)
-            .await
-            .map_err(self.failed(&format!("save the progress of job {job_id}")))?;
-        Ok(())
+        self.write(
+            &format!("save the progress of job {job_id}"),
+            move |connection| {
+                connection
+                    .prepare_cached(
+                        "UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'",
+                    )?
+                    .execute(params![i64::from(progress.value()), job_id.to_string()])?;
+                Ok(())
+            },
+        )
+        .await
     }
 
     async fn append_logs(&self, job_id: JobId, lines: &[LogLine]) -> Result<()> {
         if lines.is_empty() {
             return Ok(());
         }
-        let action = format!("append log lines of job {job_id}");
-        let id = job_id.to_string();
-        let mut tx = self.begin_write(&action).await?;
-        for chunk in lines.chunks(LOG_LINES_PER_INSERT) {
-            let mut insert =
-                QueryBuilder::<Sqlite>::new("INSERT INTO job_logs (job_id, at, level, message) ");
-            insert.push_values(chunk, |mut row, line| {
-                row.push_bind(&id)
-                    .push_bind(line.at.millis())
-                    .push_bind(line.level.as_str())
-                    .push_bind(&line.message);
-            });
-            insert
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(self.failed(&action))?;
-        }
-        self.commit(tx, &action).await
+        let inserts: Vec<Query> = lines
+            .chunks(LOG_LINES_PER_INSERT)
+            .map(|chunk| log_insert(job_id, chunk))
+            .collect();
+        self.write(
+            &format!("append log lines of job {job_id}"),
+            move |connection| {
+                for insert in &inserts {
+                    connection
+                        .prepare_cached(&insert.sql)?
+                        .execute(insert.params())?;
+                }
+                Ok(())
+            },
+        )
+        .await
     }
 
     async fn job_logs(&self, job_id: JobId) -> Result<Vec<LogLine>> {
-        let rows =
-            sqlx::query("SELECT at, level, message FROM job_logs WHERE job_id = ? ORDER BY seq")
-                .bind(job_id.to_string())
-                .fetch_all(&self.reader)
-                .await
-                .map_err(self.failed(&format!("read the log of job {job_id}")))?;
-        rows.iter().map(log_from_row).collect()
+        self.read(
+            &format!("read the log of job {job_id}"),
+            move |connection| {
+                all_rows(
+                    connection,
+                    "SELECT at, level, message FROM job_logs WHERE job_id = ? ORDER BY seq",
+                    [job_id.to_string()],
+                    log_from_row,
+                )
+            },
+        )
+        .await
     }
 
     async fn save_checkpoint(
@@ -298,77 +239,60 @@ impl JobStore for SqliteStore {
         worker: &str,
         checkpoint: &str,
     ) -> Result<Option<()>> {
-        let saved = sqlx::query(
-            "UPDATE jobs SET checkpoint = ? WHERE id = ? AND status = 'running' AND worker = ?",
+        let (worker, checkpoint) = (worker.to_owned(), checkpoint.to_owned());
+        self.write(
+            &format!("save the checkpoint of job {job_id}"),
+            move |connection| {
+                let saved = connection
+                    .prepare_cached(
+                        "UPDATE jobs SET checkpoint = ? \
+                         WHERE id = ? AND status = 'running' AND worker = ?",
+                    )?
+                    .execute(params![checkpoint, job_id.to_string(), worker])?;
+                Ok((saved > 0).then_some(()))
+            },
         )
-        .bind(checkpoint)
-        .bind(job_id.to_string())
-        .bind(worker)
-        .execute(&self.writer)
         .await
-        .map_err(self.failed(&format!("save the checkpoint of job {job_id}")))?;
-        Ok((saved.rows_affected() > 0).then_some(()))
     }
 
     async fn complete_job(&self, worker: &str, completion: Completion) -> Result<Option<Job>> {
-        let job_id = completion.job_id;
-        let action = format!("complete job {job_id}");
-        let asset_ids: Vec<_> = completion
-            .assets
-            .iter()
-            .map(|asset| asset.id)
-            .chain(completion.reused_assets.iter().copied())
-            .collect();
-        let mut tx = self.begin_write(&action).await?;
-        let row = sqlx::query(COMPLETE_JOB)
-            .bind(to_json(&asset_ids, "asset ids")?)
-            .bind(completion.reused_from.map(|id| id.to_string()))
-            .bind(charged(completion.cost.as_ref()))
-            .bind(completion.at.millis())
-            .bind(job_id.to_string())
-            .bind(worker)
-            .bind(!completion.reused_assets.is_empty())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.failed(&action))?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        for (index, asset) in completion.assets.iter().enumerate() {
-            insert_asset(&mut tx, asset, Some((job_id, index))).await?;
-        }
-        let job = job_from_row(&row)?;
-        insert_reuses(&mut tx, &job, &completion).await?;
-        insert_optional_cost(&mut tx, completion.cost.as_ref()).await?;
-        self.commit(tx, &action).await?;
-        Ok(Some(job))
+        let worker = worker.to_owned();
+        self.write(
+            &format!("complete job {}", completion.job_id),
+            move |connection| complete_job(connection, &worker, &completion),
+        )
+        .await
     }
 
     async fn retry_later(&self, worker: &str, retry: Retry) -> Result<Option<()>> {
-        let action = format!("requeue job {}", retry.job_id);
-        let mut tx = self.begin_write(&action).await?;
-        let requeued = sqlx::query(
-            "UPDATE jobs SET status = 'queued', run_after = ?, candidate_index = ?, \
-             candidate_failures = ?, error = ?, cost_micros = cost_micros + ?, \
-             reserved_micros = 0, progress = 0, worker = NULL, lease_until = NULL \
-             WHERE id = ? AND status = 'running' AND worker = ?",
+        let worker = worker.to_owned();
+        self.write(
+            &format!("requeue job {}", retry.job_id),
+            move |connection| {
+                let requeued = connection
+                    .prepare_cached(
+                        "UPDATE jobs SET status = 'queued', run_after = ?, candidate_index = ?, \
+                         candidate_failures = ?, error = ?, cost_micros = cost_micros + ?, \
+                         reserved_micros = 0, progress = 0, worker = NULL, lease_until = NULL \
+                         WHERE id = ? AND status = 'running' AND worker = ?",
+                    )?
+                    .execute(params![
+                        retry.run_after.millis(),
+                        i64::from(retry.candidate_index),
+                        i64::from(retry.candidate_failures),
+                        to_json(&retry.error, "the job error")?,
+                        charged(retry.cost.as_ref()),
+                        retry.job_id.to_string(),
+                        worker,
+                    ])?;
+                if requeued == 0 {
+                    return Ok(None);
+                }
+                insert_optional_cost(connection, retry.cost.as_ref())?;
+                Ok(Some(()))
+            },
         )
-        .bind(retry.run_after.millis())
-        .bind(i64::from(retry.candidate_index))
-        .bind(i64::from(retry.candidate_failures))
-        .bind(to_json(&retry.error, "the job error")?)
-        .bind(charged(retry.cost.as_ref()))
-        .bind(retry.job_id.to_string())
-        .bind(worker)
-        .execute(&mut *tx)
         .await
-        .map_err(self.failed(&action))?;
-        if requeued.rows_affected() == 0 {
-            return Ok(None);
-        }
-        insert_optional_cost(&mut tx, retry.cost.as_ref()).await?;
-        self.commit(tx, &action).await?;
-        Ok(Some(()))
     }
 
     async fn release_job(
@@ -377,19 +301,19 @@ impl JobStore for SqliteStore {
         worker: &str,
         run_after: Timestamp,
     ) -> Result<Option<()>> {
-        // The attempt never reached the provider, so it is not counted.
-        let released = sqlx::query(
-            "UPDATE jobs SET status = 'queued', run_after = ?, attempts = MAX(attempts - 1, 0), \
-             reserved_micros = 0, worker = NULL, lease_until = NULL \
-             WHERE id = ? AND status = 'running' AND worker = ?",
-        )
-        .bind(run_after.millis())
-        .bind(job_id.to_string())
-        .bind(worker)
-        .execute(&self.writer)
+        let worker = worker.to_owned();
+        self.write(&format!("release job {job_id}"), move |connection| {
+            // The attempt never reached the provider, so it is not counted.
+            let released = connection
+                .prepare_cached(
+                    "UPDATE jobs SET status = 'queued', run_after = ?, \
+                     attempts = MAX(attempts - 1, 0), reserved_micros = 0, worker = NULL, \
+                     lease_until = NULL WHERE id = ? AND status = 'running' AND worker = ?",
+                )?
+                .execute(params![run_after.millis(), job_id.to_string(), worker])?;
+            Ok((released > 0).then_some(()))
+        })
         .await
-        .map_err(self.failed(&format!("release job {job_id}")))?;
-        Ok((released.rows_affected() > 0).then_some(()))
     }
 
     async fn defer_job(
@@ -399,21 +323,25 @@ impl JobStore for SqliteStore {
         provider: &str,
         run_after: Timestamp,
     ) -> Result<Option<()>> {
-        // Like a release; the slot trigger of migration 0003 makes the job
-        // due as soon as a call of `provider` ends.
-        let deferred = sqlx::query(
-            "UPDATE jobs SET status = 'queued', run_after = ?, waiting_on = ?, \
-             attempts = MAX(attempts - 1, 0), reserved_micros = 0, worker = NULL, \
-             lease_until = NULL WHERE id = ? AND status = 'running' AND worker = ?",
-        )
-        .bind(run_after.millis())
-        .bind(provider)
-        .bind(job_id.to_string())
-        .bind(worker)
-        .execute(&self.writer)
+        let (worker, provider) = (worker.to_owned(), provider.to_owned());
+        self.write(&format!("defer job {job_id}"), move |connection| {
+            // Like a release; the slot trigger of migration 0003 makes the
+            // job due as soon as a call of `provider` ends.
+            let deferred = connection
+                .prepare_cached(
+                    "UPDATE jobs SET status = 'queued', run_after = ?, waiting_on = ?, \
+                     attempts = MAX(attempts - 1, 0), reserved_micros = 0, worker = NULL, \
+                     lease_until = NULL WHERE id = ? AND status = 'running' AND worker = ?",
+                )?
+                .execute(params![
+                    run_after.millis(),
+                    provider,
+                    job_id.to_string(),
+                    worker
+                ])?;
+            Ok((deferred > 0).then_some(()))
+        })
         .await
-        .map_err(self.failed(&format!("defer job {job_id}")))?;
-        Ok((deferred.rows_affected() > 0).then_some(()))
     }
 
     async fn fail_job(
@@ -424,86 +352,81 @@ impl JobStore for SqliteStore {
         cost: Option<CostEntry>,
         at: Timestamp,
     ) -> Result<Option<Job>> {
-        let action = format!("fail job {job_id}");
-        let mut tx = self.begin_write(&action).await?;
-        let row = sqlx::query(FAIL_JOB)
-            .bind(to_json(&error, "the job error")?)
-            .bind(charged(cost.as_ref()))
-            .bind(at.millis())
-            .bind(job_id.to_string())
-            .bind(worker)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.failed(&action))?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        insert_optional_cost(&mut tx, cost.as_ref()).await?;
-        let job = job_from_row(&row)?;
-        self.commit(tx, &action).await?;
-        Ok(Some(job))
+        let worker = worker.to_owned();
+        self.write(&format!("fail job {job_id}"), move |connection| {
+            let failed = first_row(
+                connection,
+                FAIL_JOB,
+                params![
+                    to_json(&error, "the job error")?,
+                    charged(cost.as_ref()),
+                    at.millis(),
+                    job_id.to_string(),
+                    worker,
+                ],
+                job_from_row,
+            )?;
+            if failed.is_some() {
+                insert_optional_cost(connection, cost.as_ref())?;
+            }
+            Ok(failed)
+        })
+        .await
     }
 
     async fn cancel_job(&self, job_id: JobId, at: Timestamp) -> Result<Job> {
-        let action = format!("cancel job {job_id}");
         let canceled = JobError {
             code: ErrorCode::Canceled,
             message: "canceled by request".to_owned(),
             retryable: false,
         };
-        let mut tx = self.begin_write(&action).await?;
-        let row = sqlx::query(CANCEL_JOB)
-            .bind(to_json(&canceled, "the job error")?)
-            .bind(at.millis())
-            .bind(job_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.failed(&action))?;
-        let Some(row) = row else {
-            return Err(self.refusal(&mut tx, job_id, "canceled").await);
-        };
-        let job = job_from_row(&row)?;
-        self.commit(tx, &action).await?;
-        Ok(job)
+        self.write(&format!("cancel job {job_id}"), move |connection| {
+            let job = first_row(
+                connection,
+                CANCEL_JOB,
+                params![
+                    to_json(&canceled, "the job error")?,
+                    at.millis(),
+                    job_id.to_string()
+                ],
+                job_from_row,
+            )?;
+            job.map_or_else(|| refusal(connection, job_id, "canceled"), Ok)
+        })
+        .await
     }
 
     async fn retry_job(&self, job_id: JobId, now: Timestamp) -> Result<Job> {
-        let action = format!("retry job {job_id}");
-        let mut tx = self.begin_write(&action).await?;
-        let row = sqlx::query(RETRY_JOB)
-            .bind(now.millis())
-            .bind(job_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.failed(&action))?;
-        let Some(row) = row else {
-            return Err(self.refusal(&mut tx, job_id, "retried").await);
-        };
-        let job = job_from_row(&row)?;
-        self.commit(tx, &action).await?;
-        Ok(job)
+        self.write(&format!("retry job {job_id}"), move |connection| {
+            let job = first_row(
+                connection,
+                RETRY_JOB,
+                params![now.millis(), job_id.to_string()],
+                job_from_row,
+            )?;
+            job.map_or_else(|| refusal(connection, job_id, "retried"), Ok)
+        })
+        .await
     }
 
     async fn delete_job(&self, job_id: JobId) -> Result<()> {
-        let action = format!("delete job {job_id}");
-        let id = job_id.to_string();
-        let mut tx = self.begin_write(&action).await?;
-        let deleted = sqlx::query(
-            "DELETE FROM jobs WHERE id = ? AND status IN ('succeeded', 'failed', 'canceled')",
-        )
-        .bind(&id)
-        .execute(&mut *tx)
+        self.write(&format!("delete job {job_id}"), move |connection| {
+            let id = job_id.to_string();
+            let deleted = connection
+                .prepare_cached(
+                    "DELETE FROM jobs WHERE id = ? \
+                     AND status IN ('succeeded', 'failed', 'canceled')",
+                )?
+                .execute([&id])?;
+            if deleted == 0 {
+                return refusal(connection, job_id, "deleted");
+            }
+            connection
+                .prepare_cached("DELETE FROM job_logs WHERE job_id = ?")?
+                .execute([&id])?;
+            Ok(())
+        })
         .await
-        .map_err(self.failed(&action))?;
-        if deleted.rows_affected() == 0 {
-            return Err(self.refusal(&mut tx, job_id, "deleted").await);
-        }
-        sqlx::query("DELETE FROM job_logs WHERE job_id = ?")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.failed(&action))?;
-        self.commit(tx, &action).await
     }
 
     async fn prune_jobs(&self, finished_before: Timestamp) -> Result<u64> {
@@ -517,89 +440,74 @@ impl JobStore for SqliteStore {
         const PRUNE_JOBS: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
              WHERE status IN ('succeeded', 'failed', 'canceled') AND finished_at < ?1 \
              ORDER BY seq LIMIT ?2)";
-        let action = "prune finished jobs";
         let cut = finished_before.millis();
         let mut pruned = 0;
         loop {
             // One short write transaction per batch: workers claiming and
             // completing jobs never wait long behind a prune.
-            let mut tx = self.begin_write(action).await?;
-            sqlx::query(PRUNE_LOGS)
-                .bind(cut)
-                .bind(BATCH)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.failed(action))?;
-            let batch = sqlx::query(PRUNE_JOBS)
-                .bind(cut)
-                .bind(BATCH)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.failed(action))?
-                .rows_affected();
-            self.commit(tx, action).await?;
-            pruned += batch;
-            if batch < BATCH as u64 {
+            let batch = self
+                .write("prune finished jobs", move |connection| {
+                    connection
+                        .prepare_cached(PRUNE_LOGS)?
+                        .execute(params![cut, BATCH])?;
+                    Ok(connection
+                        .prepare_cached(PRUNE_JOBS)?
+                        .execute(params![cut, BATCH])?)
+                })
+                .await?;
+            pruned += batch as u64;
+            if batch < BATCH as usize {
                 return Ok(pruned);
             }
         }
     }
 
     async fn job(&self, job_id: JobId) -> Result<Option<Job>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs WHERE id = ?"
-        ))
-        .bind(job_id.to_string())
-        .fetch_optional(&self.reader)
+        self.read(&format!("read job {job_id}"), move |connection| {
+            first_row(
+                connection,
+                concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = ?"),
+                [job_id.to_string()],
+                job_from_row,
+            )
+        })
         .await
-        .map_err(self.failed(&format!("read job {job_id}")))?;
-        row.as_ref().map(job_from_row).transpose()
     }
 
     async fn list_jobs(&self, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
         let limit = page.limit()?;
         let after = parse_cursor(page.cursor.as_deref())?;
-        let mut query =
-            QueryBuilder::<Sqlite>::new(concat!("SELECT seq, ", job_columns!(), " FROM jobs"));
-        let mut conditions = Conditions::new();
+        let mut query = Query::new(concat!("SELECT seq, ", job_columns!(), " FROM jobs"));
         if let Some(client_id) = &filter.client_id {
-            conditions
-                .next(&mut query)
-                .push("client_id = ")
-                .push_bind(client_id.as_str());
+            query.filter("client_id = ?", client_id.to_string());
         }
         if let Some(campaign_id) = &filter.campaign_id {
-            conditions
-                .next(&mut query)
-                .push("campaign_id = ")
-                .push_bind(campaign_id.as_str());
+            query.filter("campaign_id = ?", campaign_id.clone());
         }
         if let Some(status) = filter.status {
-            conditions
-                .next(&mut query)
-                .push("status = ")
-                .push_bind(status.as_str());
+            query.filter("status = ?", status.as_str().to_owned());
         }
         if let Some(kind) = filter.kind {
-            conditions
-                .next(&mut query)
-                .push("kind = ")
-                .push_bind(kind.as_str());
+            query.filter("kind = ?", kind.as_str().to_owned());
         }
         if let Some(seq) = after {
-            conditions.next(&mut query).push("seq < ").push_bind(seq);
+            query.filter("seq < ?", seq);
         }
-        query
-            .push(" ORDER BY seq DESC LIMIT ")
-            .push_bind(i64::from(limit) + 1);
-        let rows = query
-            .build()
-            .fetch_all(&self.reader)
-            .await
-            .map_err(self.failed("list jobs"))?;
-        Ok(into_page(sequenced(&rows, job_from_row)?, limit))
+        query.push(
+            " ORDER BY seq DESC LIMIT ?",
+            [(i64::from(limit) + 1).into()],
+        );
+        let rows = self
+            .read("list jobs", move |connection| {
+                all_rows(
+                    connection,
+                    &query.sql,
+                    query.params(),
+                    sequenced(job_from_row),
+                )
+            })
+            .await?;
+        Ok(into_page(rows, limit))
     }
 
     async fn job_stats(&self, client_id: Option<&ClientId>) -> Result<JobStats> {
@@ -607,20 +515,17 @@ impl JobStore for SqliteStore {
     }
 
     async fn recover_expired(&self, now: Timestamp) -> Result<Vec<Job>> {
-        let action = "recover jobs whose lease expired";
-        let mut tx = self.begin_write(action).await?;
-        let mut rows = Vec::new();
-        for statement in [REQUEUE_EXPIRED, FAIL_EXPIRED] {
-            let changed = sqlx::query(statement)
-                .bind(now.millis())
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(self.failed(action))?;
-            rows.extend(changed);
-        }
-        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
-        self.commit(tx, action).await?;
-        Ok(jobs)
+        self.write("recover jobs whose lease expired", move |connection| {
+            let mut jobs = all_rows(connection, REQUEUE_EXPIRED, [now.millis()], job_from_row)?;
+            jobs.extend(all_rows(
+                connection,
+                FAIL_EXPIRED,
+                [now.millis()],
+                job_from_row,
+            )?);
+            Ok(jobs)
+        })
+        .await
     }
 
     async fn find_reusable(
@@ -628,140 +533,247 @@ impl JobStore for SqliteStore {
         client_id: &ClientId,
         generation_digest: &str,
     ) -> Result<Option<Job>> {
-        let row = sqlx::query(FIND_REUSABLE)
-            .bind(client_id.as_str())
-            .bind(generation_digest)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(self.failed("look for a reusable job"))?;
-        row.as_ref().map(job_from_row).transpose()
+        let params = (client_id.to_string(), generation_digest.to_owned());
+        self.read("look for a reusable job", move |connection| {
+            first_row(connection, FIND_REUSABLE, params, job_from_row)
+        })
+        .await
     }
+}
+
+/// Records an attempt: its provider and model, its budget reservation and its
+/// call slot. `Ok(Err(BudgetExceeded))` is a refused attempt to commit: its
+/// provider and model are recorded and it holds no reservation and no slot.
+fn start_attempt(
+    connection: &Connection,
+    id: &str,
+    worker: &str,
+    attempt: &AttemptStart,
+) -> Sql<Result<Option<AttemptStarted>>> {
+    if let Some(limit) = attempt.max_in_flight {
+        // The write transaction serializes every slot count on the database.
+        let busy: i64 = scalar(
+            connection,
+            "SELECT COUNT(*) FROM jobs INDEXED BY jobs_in_flight \
+             WHERE status = 'running' AND in_flight_provider = ? AND id <> ?",
+            params![attempt.provider, id],
+        )?;
+        if busy >= i64::from(limit) {
+            return Ok(Ok(Some(AttemptStarted::ProviderFull)));
+        }
+    }
+    // Reserve optimistically in the statement that records the attempt; the
+    // budget check below takes the reservation back when it does not fit.
+    let held = first_row(
+        connection,
+        "UPDATE jobs SET provider = ?, model = ?, estimated_cost_micros = ?, \
+         reserved_micros = ?, in_flight_provider = ? \
+         WHERE id = ? AND status = 'running' AND worker = ? \
+         RETURNING client_id, campaign_id",
+        params![
+            attempt.provider,
+            attempt.model,
+            attempt.estimate.micros(),
+            attempt.reserve.micros(),
+            attempt.provider,
+            id,
+            worker,
+        ],
+        |row| {
+            Ok((
+                get::<String>(row, "client_id")?,
+                get::<Option<String>>(row, "campaign_id")?,
+            ))
+        },
+    )?;
+    let Some((client_id, campaign_id)) = held else {
+        return Ok(Ok(None));
+    };
+    let reserver = Reserver {
+        job_id: id,
+        client_id: &client_id,
+        campaign_id: campaign_id.as_deref(),
+    };
+    match check_budgets(connection, &reserver, attempt.reserve, attempt.now) {
+        Ok(()) => Ok(Ok(Some(AttemptStarted::Started))),
+        Err(super::Failure::Gaia(refused @ Error::BudgetExceeded(_))) => {
+            connection
+                .prepare_cached(
+                    "UPDATE jobs SET reserved_micros = 0, in_flight_provider = NULL WHERE id = ?",
+                )?
+                .execute([id])?;
+            Ok(Err(refused))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Marks the job succeeded with its assets, its reuse records and its cost,
+/// or changes nothing when the job is no longer this worker's.
+fn complete_job(
+    connection: &Connection,
+    worker: &str,
+    completion: &Completion,
+) -> Sql<Option<Job>> {
+    let job_id = completion.job_id;
+    let asset_ids: Vec<_> = completion
+        .assets
+        .iter()
+        .map(|asset| asset.id)
+        .chain(completion.reused_assets.iter().copied())
+        .collect();
+    let job = first_row(
+        connection,
+        COMPLETE_JOB,
+        params![
+            to_json(&asset_ids, "asset ids")?,
+            completion.reused_from.map(|id| id.to_string()),
+            charged(completion.cost.as_ref()),
+            completion.at.millis(),
+            job_id.to_string(),
+            worker,
+            !completion.reused_assets.is_empty(),
+        ],
+        job_from_row,
+    )?;
+    let Some(job) = job else {
+        return Ok(None);
+    };
+    for (index, asset) in completion.assets.iter().enumerate() {
+        insert_asset(connection, asset, Some((job_id, index)))?;
+    }
+    insert_reuses(connection, &job, completion)?;
+    insert_optional_cost(connection, completion.cost.as_ref())?;
+    Ok(Some(job))
+}
+
+/// One `INSERT` of log lines.
+fn log_insert(job_id: JobId, lines: &[LogLine]) -> Query {
+    let id = job_id.to_string();
+    let mut insert = Query::new("INSERT INTO job_logs (job_id, at, level, message) VALUES ");
+    for (n, line) in lines.iter().enumerate() {
+        insert.push(
+            if n == 0 {
+                "(?, ?, ?, ?)"
+            } else {
+                ", (?, ?, ?, ?)"
+            },
+            [
+                Value::from(id.clone()),
+                Value::from(line.at.millis()),
+                Value::from(line.level.as_str().to_owned()),
+                Value::from(line.message.clone()),
+            ],
+        );
+    }
+    insert
 }
 
 /// Records a `reuse` use of each reused asset by the job's client, the
 /// saving split over them so that the parts add up exactly. An asset
 /// deleted meanwhile gets no row (the `SELECT … FROM assets` finds nothing).
-async fn insert_reuses(
-    conn: &mut SqliteConnection,
-    job: &Job,
-    completion: &Completion,
-) -> Result<()> {
+fn insert_reuses(connection: &Connection, job: &Job, completion: &Completion) -> Sql<()> {
     let count = i64::try_from(completion.reused_assets.len()).unwrap_or(i64::MAX);
     let saved = completion.saved_micros.micros();
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO usage (asset_id, client_id, campaign_id, kind, job_id, saved_micros, at) \
+         SELECT id, ?, ?, 'reuse', ?, ?, ? FROM assets WHERE id = ?",
+    )?;
     for (index, asset_id) in completion.reused_assets.iter().enumerate() {
         let index = i64::try_from(index).unwrap_or(i64::MAX);
         let share = saved / count + i64::from(index < saved % count);
-        sqlx::query(
-            "INSERT INTO usage (asset_id, client_id, campaign_id, kind, job_id, saved_micros, at) \
-             SELECT id, ?, ?, 'reuse', ?, ?, ? FROM assets WHERE id = ?",
-        )
-        .bind(job.request.client_id.as_str())
-        .bind(job.request.campaign_id.as_deref())
-        .bind(job.id.to_string())
-        .bind(share)
-        .bind(completion.at.millis())
-        .bind(asset_id.to_string())
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| Error::storage(format!("cannot record the reuse of asset {asset_id}"), e))?;
+        insert.execute(params![
+            job.request.client_id.as_str(),
+            job.request.campaign_id.as_deref(),
+            job.id.to_string(),
+            share,
+            completion.at.millis(),
+            asset_id.to_string(),
+        ])?;
     }
     Ok(())
 }
 
-impl SqliteStore {
-    /// Inserts one job of a batch, or returns the job that already holds its
-    /// idempotency key.
-    async fn insert_job(&self, conn: &mut SqliteConnection, new: NewJob) -> Result<Inserted> {
-        let request = &new.job.request;
-        if let Some(key) = &request.idempotency_key
-            && let Some(existing) = self.job_with_key(conn, &request.client_id, key).await?
-        {
-            return same_request(existing, &new, key);
-        }
-        let job = &new.job;
-        sqlx::query(INSERT_JOB)
-            .bind(job.id.to_string())
-            .bind(request.client_id.as_str())
-            .bind(request.campaign_id.as_deref())
-            .bind(request.spec.kind().as_str())
-            .bind(job.status.as_str())
-            .bind(i64::from(request.priority))
-            // Due from its submission; backoff moves it later.
-            .bind(job.created_at.millis())
-            .bind(i64::from(job.progress.value()))
-            .bind(i64::from(job.attempts))
-            .bind(i64::from(job.max_attempts))
-            .bind(to_json(request, "the request")?)
-            .bind(&new.request_digest)
-            .bind(&new.generation_digest)
-            .bind(request.idempotency_key.as_deref())
-            .bind(job.provider.as_deref())
-            .bind(job.model.as_deref())
-            .bind(to_json(&job.asset_ids, "asset ids")?)
-            .bind(job.estimated_cost_micros.map(|m| m.micros()))
-            .bind(job.cost_micros.micros())
-            .bind(
-                job.error
-                    .as_ref()
-                    .map(|e| to_json(e, "the job error"))
-                    .transpose()?,
-            )
-            .bind(job.reused_from.map(|id| id.to_string()))
-            .bind(job.created_at.millis())
-            .bind(job.started_at.map(Timestamp::millis))
-            .bind(job.finished_at.map(Timestamp::millis))
-            .execute(&mut *conn)
-            .await
-            .map_err(self.failed(&format!("insert job {}", job.id)))?;
-        Ok(Inserted {
-            job: new.job,
-            existing: false,
-        })
+/// Inserts one job of a batch, or returns the job that already holds its
+/// idempotency key.
+fn insert_job(connection: &Connection, new: NewJob) -> Sql<Inserted> {
+    let request = &new.job.request;
+    if let Some(key) = &request.idempotency_key
+        && let Some(existing) = job_with_key(connection, &request.client_id, key)?
+    {
+        return Ok(same_request(existing, &new, key)?);
     }
+    let job = &new.job;
+    connection.prepare_cached(INSERT_JOB)?.execute(params![
+        job.id.to_string(),
+        request.client_id.as_str(),
+        request.campaign_id.as_deref(),
+        request.spec.kind().as_str(),
+        job.status.as_str(),
+        i64::from(request.priority),
+        // Due from its submission; backoff moves it later.
+        job.created_at.millis(),
+        i64::from(job.progress.value()),
+        i64::from(job.attempts),
+        i64::from(job.max_attempts),
+        to_json(request, "the request")?,
+        &new.request_digest,
+        &new.generation_digest,
+        request.idempotency_key.as_deref(),
+        job.provider.as_deref(),
+        job.model.as_deref(),
+        to_json(&job.asset_ids, "asset ids")?,
+        job.estimated_cost_micros.map(|m| m.micros()),
+        job.cost_micros.micros(),
+        job.error
+            .as_ref()
+            .map(|e| to_json(e, "the job error"))
+            .transpose()?,
+        job.reused_from.map(|id| id.to_string()),
+        job.created_at.millis(),
+        job.started_at.map(Timestamp::millis),
+        job.finished_at.map(Timestamp::millis),
+    ])?;
+    Ok(Inserted {
+        job: new.job,
+        existing: false,
+    })
+}
 
-    /// The job of `client` holding `key`, with its request digest.
-    async fn job_with_key(
-        &self,
-        conn: &mut SqliteConnection,
-        client_id: &ClientId,
-        key: &str,
-    ) -> Result<Option<(Job, String)>> {
-        let row = sqlx::query(concat!(
+/// The job of `client` holding `key`, with its request digest.
+fn job_with_key(
+    connection: &Connection,
+    client_id: &ClientId,
+    key: &str,
+) -> Sql<Option<(Job, String)>> {
+    first_row(
+        connection,
+        concat!(
             "SELECT request_digest, ",
             job_columns!(),
             " FROM jobs WHERE client_id = ? AND idempotency_key = ?"
-        ))
-        .bind(client_id.as_str())
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(self.failed("look up an idempotency key"))?;
-        row.map(|row| {
-            let digest: String = get(&row, "request_digest")?;
-            Ok((job_from_row(&row)?, digest))
-        })
-        .transpose()
-    }
+        ),
+        params![client_id.as_str(), key],
+        |row| Ok((job_from_row(row)?, get(row, "request_digest")?)),
+    )
+}
 
-    /// Why a job could not be canceled, retried or deleted: it does not exist,
-    /// or its status does not allow it.
-    async fn refusal(&self, conn: &mut SqliteConnection, job_id: JobId, verb: &str) -> Error {
-        let status: std::result::Result<Option<String>, _> =
-            sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
-                .bind(job_id.to_string())
-                .fetch_optional(&mut *conn)
-                .await;
-        match status {
-            Err(e) => Error::storage(format!("cannot read job {job_id} in {}", self.location), e),
-            Ok(None) => Error::NotFound {
-                what: "job",
-                id: job_id.to_string(),
-            },
-            Ok(Some(status)) => {
-                Error::Conflict(format!("job {job_id} is {status} and cannot be {verb}"))
-            }
-        }
+/// Why a job could not be canceled, retried or deleted: it does not exist,
+/// or its status does not allow it.
+fn refusal<T>(connection: &Connection, job_id: JobId, verb: &str) -> Sql<T> {
+    let status: Option<String> = optional_scalar(
+        connection,
+        "SELECT status FROM jobs WHERE id = ?",
+        [job_id.to_string()],
+    )?;
+    Err(match status {
+        None => Error::NotFound {
+            what: "job",
+            id: job_id.to_string(),
+        },
+        Some(status) => Error::Conflict(format!("job {job_id} is {status} and cannot be {verb}")),
     }
+    .into())
 }
 
 /// The earlier job for a reused idempotency key, when the request is the same.
@@ -779,33 +791,6 @@ fn same_request(existing: (Job, String), new: &NewJob, key: &str) -> Result<Inse
     )))
 }
 
-impl SqliteStore {
-    /// Records an attempt that reserves nothing and has no slot limit, in
-    /// one statement.
-    async fn record_attempt(
-        &self,
-        job_id: JobId,
-        worker: &str,
-        attempt: &AttemptStart,
-    ) -> Result<Option<AttemptStarted>> {
-        let recorded = sqlx::query(
-            "UPDATE jobs SET provider = ?, model = ?, estimated_cost_micros = ?, \
-             reserved_micros = 0, in_flight_provider = ? \
-             WHERE id = ? AND status = 'running' AND worker = ?",
-        )
-        .bind(&attempt.provider)
-        .bind(&attempt.model)
-        .bind(attempt.estimate.micros())
-        .bind(&attempt.provider)
-        .bind(job_id.to_string())
-        .bind(worker)
-        .execute(&self.writer)
-        .await
-        .map_err(self.failed(&format!("start an attempt of job {job_id}")))?;
-        Ok((recorded.rows_affected() > 0).then_some(AttemptStarted::Started))
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -813,12 +798,21 @@ mod tests {
 
     /// The steps of a statement's query plan.
     async fn plan(store: &SqliteStore, statement: &str) -> Vec<String> {
-        let rows: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))
-                .fetch_all(&store.reader)
-                .await
-                .unwrap();
-        rows.into_iter().map(|(_, _, _, detail)| detail).collect()
+        let explain = format!("EXPLAIN QUERY PLAN {statement}");
+        store
+            .read("explain", move |connection| {
+                // The plan does not depend on the values: every parameter NULL.
+                let unbound = connection.prepare(&explain)?.parameter_count();
+                let nulls = std::iter::repeat_n(rusqlite::types::Null, unbound);
+                all_rows(
+                    connection,
+                    &explain,
+                    rusqlite::params_from_iter(nulls),
+                    |row| get(row, "detail"),
+                )
+            })
+            .await
+            .unwrap()
     }
 
     /// Claims, wake-ups and recovery read one partial index (walking the

@@ -1,35 +1,34 @@
 //! Writing the cost ledger, inside the transaction that settles a job.
 
-use gaia_core::{CostEntry, Error, Result};
-use sqlx::SqliteConnection;
+use gaia_core::CostEntry;
+use rusqlite::{Connection, params};
+
+use super::Sql;
 
 /// Appends one ledger line.
-pub(super) async fn insert_cost(conn: &mut SqliteConnection, entry: &CostEntry) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO cost_ledger \
-         (client_id, campaign_id, job_id, provider, model, cost_micros, at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(entry.client_id.as_str())
-    .bind(entry.campaign_id.as_deref())
-    .bind(entry.job_id.to_string())
-    .bind(&entry.provider)
-    .bind(&entry.model)
-    .bind(entry.cost_micros.micros())
-    .bind(entry.at.millis())
-    .execute(conn)
-    .await
-    .map_err(|e| Error::storage(format!("cannot record the cost of job {}", entry.job_id), e))?;
+pub(super) fn insert_cost(connection: &Connection, entry: &CostEntry) -> Sql<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO cost_ledger \
+             (client_id, campaign_id, job_id, provider, model, cost_micros, at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            entry.client_id.as_str(),
+            entry.campaign_id.as_deref(),
+            entry.job_id.to_string(),
+            &entry.provider,
+            &entry.model,
+            entry.cost_micros.micros(),
+            entry.at.millis(),
+        ])?;
     Ok(())
 }
 
 /// Records the charge when there is one.
-pub(super) async fn insert_optional_cost(
-    conn: &mut SqliteConnection,
-    cost: Option<&CostEntry>,
-) -> Result<()> {
+pub(super) fn insert_optional_cost(connection: &Connection, cost: Option<&CostEntry>) -> Sql<()> {
     match cost {
-        Some(entry) => insert_cost(conn, entry).await,
+        Some(entry) => insert_cost(connection, entry),
         None => Ok(()),
     }
 }

@@ -5,10 +5,10 @@ use gaia_core::{
     Asset, AssetId, Budget, BudgetPeriod, ClaimedJob, ClientId, Error, Job, JobId, JobStatus,
     LogLevel, LogLine, Money, Progress, Result, Timestamp,
 };
+use rusqlite::Row;
+use rusqlite::types::FromSql;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Decode, Row, Sqlite, Type};
 
 /// The columns [`job_from_row`] reads, for `SELECT` and `RETURNING`.
 macro_rules! job_columns {
@@ -92,7 +92,7 @@ fn corrupt(column: &str, problem: impl Into<String>) -> Error {
 }
 
 /// A job from the columns of `job_columns!()`.
-pub(super) fn job_from_row(row: &SqliteRow) -> Result<Job> {
+pub(super) fn job_from_row(row: &Row<'_>) -> Result<Job> {
     Ok(Job {
         id: job_id(row, "id")?,
         status: status(row)?,
@@ -116,7 +116,7 @@ pub(super) fn job_from_row(row: &SqliteRow) -> Result<Job> {
 }
 
 /// A claimed job from the columns of `claimed_job_columns!()`.
-pub(super) fn claimed_from_row(row: &SqliteRow) -> Result<ClaimedJob> {
+pub(super) fn claimed_from_row(row: &Row<'_>) -> Result<ClaimedJob> {
     Ok(ClaimedJob {
         job: job_from_row(row)?,
         checkpoint: get(row, "checkpoint")?,
@@ -126,7 +126,7 @@ pub(super) fn claimed_from_row(row: &SqliteRow) -> Result<ClaimedJob> {
 }
 
 /// An asset from the columns of `asset_columns!()`.
-pub(super) fn asset_from_row(row: &SqliteRow) -> Result<Asset> {
+pub(super) fn asset_from_row(row: &Row<'_>) -> Result<Asset> {
     let id: String = get(row, "id")?;
     Ok(Asset {
         id: AssetId::parse(&id).map_err(|_| corrupt("id", format!("{id:?} is not a UUID")))?,
@@ -146,7 +146,7 @@ pub(super) fn asset_from_row(row: &SqliteRow) -> Result<Asset> {
 }
 
 /// A log line from `at, level, message`.
-pub(super) fn log_from_row(row: &SqliteRow) -> Result<LogLine> {
+pub(super) fn log_from_row(row: &Row<'_>) -> Result<LogLine> {
     let level: String = get(row, "level")?;
     Ok(LogLine {
         at: timestamp(row, "at")?,
@@ -158,7 +158,7 @@ pub(super) fn log_from_row(row: &SqliteRow) -> Result<LogLine> {
 
 /// A budget from `client_id, campaign_id, period, limit_micros` (campaign
 /// `''` is the whole client).
-pub(super) fn budget_from_row(row: &SqliteRow) -> Result<Budget> {
+pub(super) fn budget_from_row(row: &Row<'_>) -> Result<Budget> {
     let campaign: String = get(row, "campaign_id")?;
     let period: String = get(row, "period")?;
     Ok(Budget {
@@ -186,39 +186,36 @@ pub(super) fn to_sql_integer(value: u64, what: &str) -> Result<i64> {
 }
 
 /// A column's value.
-pub(super) fn get<'r, T: Decode<'r, Sqlite> + Type<Sqlite>>(
-    row: &'r SqliteRow,
-    column: &str,
-) -> Result<T> {
-    row.try_get(column)
+pub(super) fn get<T: FromSql>(row: &Row<'_>, column: &str) -> Result<T> {
+    row.get(column)
         .map_err(|e| Error::storage(format!("cannot read column {column}"), e))
 }
 
 /// An integer column into a narrower or unsigned type.
-fn integer<T: TryFrom<i64>>(row: &SqliteRow, column: &str) -> Result<T> {
+fn integer<T: TryFrom<i64>>(row: &Row<'_>, column: &str) -> Result<T> {
     let value: i64 = get(row, column)?;
     T::try_from(value).map_err(|_| corrupt(column, format!("{value} is out of range")))
 }
 
-pub(super) fn money(row: &SqliteRow, column: &str) -> Result<Money> {
+pub(super) fn money(row: &Row<'_>, column: &str) -> Result<Money> {
     get(row, column).map(Money::from_micros)
 }
 
-pub(super) fn timestamp(row: &SqliteRow, column: &str) -> Result<Timestamp> {
+pub(super) fn timestamp(row: &Row<'_>, column: &str) -> Result<Timestamp> {
     get(row, column).map(Timestamp::from_millis)
 }
 
-pub(super) fn optional_timestamp(row: &SqliteRow, column: &str) -> Result<Option<Timestamp>> {
+pub(super) fn optional_timestamp(row: &Row<'_>, column: &str) -> Result<Option<Timestamp>> {
     Ok(get::<Option<i64>>(row, column)?.map(Timestamp::from_millis))
 }
 
-fn json<T: DeserializeOwned>(row: &SqliteRow, column: &str) -> Result<T> {
+fn json<T: DeserializeOwned>(row: &Row<'_>, column: &str) -> Result<T> {
     let text: String = get(row, column)?;
     serde_json::from_str(&text)
         .map_err(|e| Error::storage(format!("cannot read column {column}"), e))
 }
 
-fn optional_json<T: DeserializeOwned>(row: &SqliteRow, column: &str) -> Result<Option<T>> {
+fn optional_json<T: DeserializeOwned>(row: &Row<'_>, column: &str) -> Result<Option<T>> {
     let text: Option<String> = get(row, column)?;
     text.map(|text| {
         serde_json::from_str(&text)
@@ -227,26 +224,26 @@ fn optional_json<T: DeserializeOwned>(row: &SqliteRow, column: &str) -> Result<O
     .transpose()
 }
 
-fn status(row: &SqliteRow) -> Result<JobStatus> {
+fn status(row: &Row<'_>) -> Result<JobStatus> {
     let text: String = get(row, "status")?;
     JobStatus::parse(&text).ok_or_else(|| corrupt("status", format!("unknown status {text:?}")))
 }
 
-fn progress(row: &SqliteRow) -> Result<Progress> {
+fn progress(row: &Row<'_>) -> Result<Progress> {
     integer::<u32>(row, "progress").map(Progress::percent)
 }
 
-pub(super) fn client_id(row: &SqliteRow, column: &str) -> Result<ClientId> {
+pub(super) fn client_id(row: &Row<'_>, column: &str) -> Result<ClientId> {
     let text: String = get(row, column)?;
     ClientId::new(text).map_err(|e| corrupt(column, e.to_string()))
 }
 
-fn job_id(row: &SqliteRow, column: &str) -> Result<JobId> {
+fn job_id(row: &Row<'_>, column: &str) -> Result<JobId> {
     let text: String = get(row, column)?;
     parse_job_id(&text, column)
 }
 
-fn optional_job_id(row: &SqliteRow, column: &str) -> Result<Option<JobId>> {
+fn optional_job_id(row: &Row<'_>, column: &str) -> Result<Option<JobId>> {
     let text: Option<String> = get(row, column)?;
     text.map(|text| parse_job_id(&text, column)).transpose()
 }
@@ -255,7 +252,7 @@ fn parse_job_id(text: &str, column: &str) -> Result<JobId> {
     JobId::parse(text).map_err(|_| corrupt(column, format!("{text:?} is not a UUID")))
 }
 
-/// Job ids from a `RETURNING id` list.
-pub(super) fn job_ids(rows: &[SqliteRow]) -> Result<Vec<JobId>> {
-    rows.iter().map(|row| job_id(row, "id")).collect()
+/// A job id from a `RETURNING id` row.
+pub(super) fn returned_job_id(row: &Row<'_>) -> Result<JobId> {
+    job_id(row, "id")
 }

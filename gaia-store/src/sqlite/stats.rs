@@ -1,10 +1,10 @@
 //! Job statistics, computed by SQL aggregates (no job row reaches Rust).
 
 use gaia_core::{ClientId, JobStats, JobStatus, ProviderStats, Result, StatusCount};
-use sqlx::sqlite::SqliteRow;
+use rusqlite::Row;
 
-use super::SqliteStore;
 use super::rows::get;
+use super::{SqliteStore, all_rows};
 
 const COUNT_ALL: &str = "SELECT status, COUNT(*) AS jobs FROM jobs GROUP BY status";
 const COUNT_CLIENT: &str =
@@ -55,21 +55,22 @@ impl SqliteStore {
     }
 
     async fn count_by_status(&self, client_id: Option<&ClientId>) -> Result<Vec<StatusCount>> {
-        let query = match client_id {
-            Some(client_id) => sqlx::query(COUNT_CLIENT).bind(client_id.as_str()),
-            None => sqlx::query(COUNT_ALL),
-        };
-        let rows = query
-            .fetch_all(&self.reader)
-            .await
-            .map_err(self.failed("count jobs by status"))?;
+        let client = client_id.map(ClientId::to_string);
+        let rows = self
+            .read("count jobs by status", move |connection| {
+                let status_count = |row: &Row<'_>| Ok((get(row, "status")?, get(row, "jobs")?));
+                match client {
+                    Some(client) => all_rows(connection, COUNT_CLIENT, [client], status_count),
+                    None => all_rows(connection, COUNT_ALL, [], status_count),
+                }
+            })
+            .await?;
         let mut counts: Vec<StatusCount> = JobStatus::ALL
             .into_iter()
             .map(|status| StatusCount { status, count: 0 })
             .collect();
-        for row in &rows {
-            let status: String = get(row, "status")?;
-            let jobs: i64 = get(row, "jobs")?;
+        for (status, jobs) in rows {
+            let (status, jobs): (String, i64) = (status, jobs);
             if let Some(slot) = counts.iter_mut().find(|c| c.status.as_str() == status) {
                 slot.count = u64::try_from(jobs).unwrap_or(0);
             }
@@ -78,16 +79,20 @@ impl SqliteStore {
     }
 
     async fn provider_stats(&self, client_id: Option<&ClientId>) -> Result<Vec<ProviderStats>> {
-        let rows = sqlx::query(PROVIDER_STATS)
-            .bind(client_id.map(ClientId::as_str))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(self.failed("compute provider statistics"))?;
-        rows.iter().map(provider_stats_from_row).collect()
+        let client = client_id.map(ClientId::to_string);
+        self.read("compute provider statistics", move |connection| {
+            all_rows(
+                connection,
+                PROVIDER_STATS,
+                [client],
+                provider_stats_from_row,
+            )
+        })
+        .await
     }
 }
 
-fn provider_stats_from_row(row: &SqliteRow) -> Result<ProviderStats> {
+fn provider_stats_from_row(row: &Row<'_>) -> Result<ProviderStats> {
     let non_negative = |value: i64| u64::try_from(value).unwrap_or(0);
     Ok(ProviderStats {
         provider: get(row, "provider")?,

@@ -4,12 +4,13 @@ use gaia_core::{
     AssetId, AssetKind, ClientId, ClientUsage, Error, Money, Result, StoredEmbedding, UsageCount,
     UsageKind, UsageRecord, UsageSummary, embed,
 };
-use sqlx::sqlite::SqliteRow;
+use rusqlite::types::Value;
+use rusqlite::{Row, params};
 
-use super::SqliteStore;
 use super::rows::{client_id, get, money, optional_timestamp, timestamp};
+use super::{Query, SqliteStore, all_rows, first_row, scalar};
 
-/// Rows per `INSERT` of usage records (7 variables each, well under SQLite's limit).
+/// Rows per `INSERT` of usage records (4 variables each, well under SQLite's limit).
 const USAGE_PER_INSERT: usize = 100;
 
 impl SqliteStore {
@@ -21,23 +22,24 @@ impl SqliteStore {
         if embeddings.is_empty() {
             return Ok(());
         }
-        let action = "store embeddings";
-        let mut tx = self.begin_write(action).await?;
-        for (asset_id, vector) in embeddings {
+        let model = model.to_owned();
+        let vectors: Vec<(String, Vec<u8>)> = embeddings
+            .iter()
+            .map(|(asset_id, vector)| (asset_id.to_string(), embed::to_le_bytes(vector)))
+            .collect();
+        self.write("store embeddings", move |connection| {
             // INSERT … SELECT: an asset deleted meanwhile gets no vector.
-            sqlx::query(
+            let mut insert = connection.prepare_cached(
                 "INSERT INTO embeddings (asset_id, model, vector) \
                  SELECT id, ?, ? FROM assets WHERE id = ? \
                  ON CONFLICT (asset_id, model) DO UPDATE SET vector = excluded.vector",
-            )
-            .bind(model)
-            .bind(embed::to_le_bytes(vector))
-            .bind(asset_id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(self.failed(action))?;
-        }
-        self.commit(tx, action).await
+            )?;
+            for (asset_id, vector) in vectors {
+                insert.execute(params![model, vector, asset_id])?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub(super) async fn read_embeddings(
@@ -45,147 +47,158 @@ impl SqliteStore {
         client: &ClientId,
         model: &str,
     ) -> Result<Vec<StoredEmbedding>> {
-        let rows = sqlx::query(
-            "SELECT a.id, a.campaign_id, a.type, e.vector FROM assets a \
-             JOIN embeddings e ON e.asset_id = a.id AND e.model = ? \
-             WHERE a.client_id = ? ORDER BY a.seq",
+        let params = (model.to_owned(), client.to_string());
+        self.read(
+            &format!("read the embeddings of {client}"),
+            move |connection| {
+                all_rows(
+                    connection,
+                    "SELECT a.id, a.campaign_id, a.type, e.vector FROM assets a \
+                 JOIN embeddings e ON e.asset_id = a.id AND e.model = ? \
+                 WHERE a.client_id = ? ORDER BY a.seq",
+                    params,
+                    embedding_from_row,
+                )
+            },
         )
-        .bind(model)
-        .bind(client.as_str())
-        .fetch_all(&self.reader)
         .await
-        .map_err(self.failed(&format!("read the embeddings of {client}")))?;
-        rows.iter().map(embedding_from_row).collect()
     }
 
     pub(super) async fn write_usage(&self, records: &[UsageRecord]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
-        let action = "record asset usage";
-        let mut tx = self.begin_write(action).await?;
-        for chunk in records.chunks(USAGE_PER_INSERT) {
-            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO usage (asset_id, client_id, campaign_id, kind, at) \
-                 SELECT assets.id, used.client_id, assets.campaign_id, used.kind, used.at \
-                 FROM (",
-            );
-            let mut first = true;
-            for record in chunk {
-                query.push(if first {
-                    "SELECT "
-                } else {
-                    " UNION ALL SELECT "
-                });
-                first = false;
-                query
-                    .push_bind(record.asset_id.to_string())
-                    .push(" AS asset_id, ")
-                    .push_bind(record.client_id.as_str())
-                    .push(" AS client_id, ")
-                    .push_bind(record.kind.as_str())
-                    .push(" AS kind, ")
-                    .push_bind(record.at.millis())
-                    .push(" AS at");
+        let inserts: Vec<Query> = records.chunks(USAGE_PER_INSERT).map(usage_insert).collect();
+        self.write("record asset usage", move |connection| {
+            for insert in &inserts {
+                connection
+                    .prepare_cached(&insert.sql)?
+                    .execute(insert.params())?;
             }
-            // Joined with assets: records of assets deleted meanwhile are dropped.
-            query.push(") AS used JOIN assets ON assets.id = used.asset_id");
-            query
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(self.failed(action))?;
-        }
-        self.commit(tx, action).await
+            Ok(())
+        })
+        .await
     }
 
     pub(super) async fn summarize_usage(&self, asset_id: AssetId) -> Result<UsageSummary> {
         let action = format!("summarize the usage of asset {asset_id}");
         let id = asset_id.to_string();
-        let by_kind = sqlx::query(
-            "SELECT kind, COUNT(*) AS count FROM usage WHERE asset_id = ? GROUP BY kind",
-        )
-        .bind(&id)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(self.failed(&action))?;
-        let by_client = sqlx::query(
-            "SELECT client_id, COUNT(*) AS count, MAX(at) AS last_used_at FROM usage \
-             WHERE asset_id = ? GROUP BY client_id ORDER BY count DESC, client_id",
-        )
-        .bind(&id)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(self.failed(&action))?;
-        let totals = sqlx::query(
-            "SELECT COUNT(*) AS total, MAX(at) AS last_used_at, \
-             COALESCE(SUM(saved_micros), 0) AS saved_micros FROM usage WHERE asset_id = ?",
-        )
-        .bind(&id)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(self.failed(&action))?;
-        Ok(UsageSummary {
-            total: count(&totals, "total")?,
-            by_kind: kind_counts(&by_kind)?,
-            by_client: by_client
-                .iter()
-                .map(client_usage_from_row)
-                .collect::<Result<_>>()?,
-            last_used_at: optional_timestamp(&totals, "last_used_at")?,
-            saved_micros: money(&totals, "saved_micros")?,
+        self.read(&action, move |connection| {
+            let by_kind = all_rows(
+                connection,
+                "SELECT kind, COUNT(*) AS count FROM usage WHERE asset_id = ? GROUP BY kind",
+                [&id],
+                |row| Ok((get::<String>(row, "kind")?, count(row, "count")?)),
+            )?;
+            let by_client = all_rows(
+                connection,
+                "SELECT client_id, COUNT(*) AS count, MAX(at) AS last_used_at FROM usage \
+                 WHERE asset_id = ? GROUP BY client_id ORDER BY count DESC, client_id",
+                [&id],
+                client_usage_from_row,
+            )?;
+            let totals = first_row(
+                connection,
+                "SELECT COUNT(*) AS total, MAX(at) AS last_used_at, \
+                 COALESCE(SUM(saved_micros), 0) AS saved_micros FROM usage WHERE asset_id = ?",
+                [&id],
+                |row| {
+                    Ok((
+                        count(row, "total")?,
+                        optional_timestamp(row, "last_used_at")?,
+                        money(row, "saved_micros")?,
+                    ))
+                },
+            )?;
+            let (total, last_used_at, saved_micros) = totals.unwrap_or((0, None, Money::ZERO));
+            Ok(UsageSummary {
+                total,
+                by_kind: kind_counts(by_kind)?,
+                by_client,
+                last_used_at,
+                saved_micros,
+            })
         })
+        .await
     }
 
     /// Money reuse saved, over a cost query's client, campaign and time range.
     pub(super) async fn sum_savings(&self, query: &gaia_core::CostQuery) -> Result<Money> {
-        let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        let mut sql = Query::filtered(
             "SELECT COALESCE(SUM(saved_micros), 0) FROM usage WHERE kind = 'reuse'",
         );
         if let Some(client_id) = &query.client_id {
-            sql.push(" AND client_id = ").push_bind(client_id.as_str());
+            sql.filter("client_id = ?", client_id.to_string());
         }
         if let Some(campaign_id) = &query.campaign_id {
-            sql.push(" AND campaign_id = ")
-                .push_bind(campaign_id.as_str());
+            sql.filter("campaign_id = ?", campaign_id.clone());
         }
         if let Some(since) = query.since {
-            sql.push(" AND at >= ").push_bind(since.millis());
+            sql.filter("at >= ?", since.millis());
         }
         if let Some(until) = query.until {
-            sql.push(" AND at < ").push_bind(until.millis());
+            sql.filter("at < ?", until.millis());
         }
-        let saved: i64 = sql
-            .build_query_scalar()
-            .fetch_one(&self.reader)
-            .await
-            .map_err(self.failed("sum the money reuse saved"))?;
+        let saved: i64 = self
+            .read("sum the money reuse saved", move |connection| {
+                scalar(connection, &sql.sql, sql.params())
+            })
+            .await?;
         Ok(Money::from_micros(saved))
     }
 }
 
-fn count(row: &SqliteRow, column: &str) -> Result<u64> {
+/// One `INSERT` of usage records, joined with assets: records of assets
+/// deleted meanwhile are dropped.
+fn usage_insert(records: &[UsageRecord]) -> Query {
+    let mut insert = Query::new(
+        "INSERT INTO usage (asset_id, client_id, campaign_id, kind, at) \
+         SELECT assets.id, used.client_id, assets.campaign_id, used.kind, used.at FROM (",
+    );
+    for (n, record) in records.iter().enumerate() {
+        insert.push(
+            if n == 0 {
+                "SELECT "
+            } else {
+                " UNION ALL SELECT "
+            },
+            [],
+        );
+        insert.push(
+            "? AS asset_id, ? AS client_id, ? AS kind, ? AS at",
+            [
+                Value::from(record.asset_id.to_string()),
+                Value::from(record.client_id.to_string()),
+                Value::from(record.kind.as_str().to_owned()),
+                Value::from(record.at.millis()),
+            ],
+        );
+    }
+    insert.push(") AS used JOIN assets ON assets.id = used.asset_id", []);
+    insert
+}
+
+fn count(row: &Row<'_>, column: &str) -> Result<u64> {
     Ok(u64::try_from(get::<i64>(row, column)?).unwrap_or(0))
 }
 
 /// Every kind, 0 when it has no rows.
-fn kind_counts(rows: &[SqliteRow]) -> Result<Vec<UsageCount>> {
+fn kind_counts(rows: Vec<(String, u64)>) -> Result<Vec<UsageCount>> {
     let mut counts: Vec<UsageCount> = UsageKind::ALL
         .into_iter()
         .map(|kind| UsageCount { kind, count: 0 })
         .collect();
-    for row in rows {
-        let name: String = get(row, "kind")?;
+    for (name, count) in rows {
         let kind = UsageKind::parse(&name)
             .ok_or_else(|| Error::Internal(format!("usage row with unknown kind {name:?}")))?;
         if let Some(entry) = counts.iter_mut().find(|c| c.kind == kind) {
-            entry.count = count(row, "count")?;
+            entry.count = count;
         }
     }
     Ok(counts)
 }
 
-fn client_usage_from_row(row: &SqliteRow) -> Result<ClientUsage> {
+fn client_usage_from_row(row: &Row<'_>) -> Result<ClientUsage> {
     Ok(ClientUsage {
         client_id: client_id(row, "client_id")?,
         count: count(row, "count")?,
@@ -193,7 +206,7 @@ fn client_usage_from_row(row: &SqliteRow) -> Result<ClientUsage> {
     })
 }
 
-fn embedding_from_row(row: &SqliteRow) -> Result<StoredEmbedding> {
+fn embedding_from_row(row: &Row<'_>) -> Result<StoredEmbedding> {
     let id: String = get(row, "id")?;
     let kind: String = get(row, "type")?;
     let blob: Vec<u8> = get(row, "vector")?;

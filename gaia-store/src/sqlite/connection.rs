@@ -1,0 +1,152 @@
+//! SQLite connections that each live on a thread of their own.
+//!
+//! SQLite is a synchronous library. A store call sends its whole unit of
+//! work — one statement, or a transaction from `BEGIN` to `COMMIT` — to a
+//! connection's thread as one closure and awaits its answer: two thread
+//! hand-offs per call, however many statements it runs. (Driving every
+//! statement from async code separately costs two hand-offs per statement,
+//! and on an idle machine a hand-off to a parked thread costs more than the
+//! statement itself.)
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use gaia_core::Error;
+use rusqlite::Connection;
+
+/// A unit of work for a connection's thread.
+type Work = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// What a closure run on a connection can fail with: a database error, which
+/// the caller names with its action and the database, or an error that is
+/// already a Gaia error (a refusal such as `budget_exceeded`, a column that
+/// does not decode).
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Sql(rusqlite::Error),
+    Gaia(Error),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Sql(error)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self::Gaia(error)
+    }
+}
+
+/// The result of work on a connection.
+pub(crate) type Sql<T> = std::result::Result<T, Failure>;
+
+/// A set of connections to one database, each on its own thread, taking
+/// work from one queue (the first free connection runs the next call).
+///
+/// Cheap to clone. The threads end, closing their connections, once the
+/// last clone is dropped or [`Connections::close`] is called and the work
+/// already queued is done.
+#[derive(Debug, Clone)]
+pub(crate) struct Connections {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// `None` once closed.
+    queue: Mutex<Option<Sender<Work>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The connection set was closed, or a connection's thread died.
+#[derive(Debug, thiserror::Error)]
+#[error("the database connection is closed")]
+pub(crate) struct Closed;
+
+impl Connections {
+    /// Starts one thread per connection. `name` names the threads (in
+    /// debuggers and panics).
+    pub(crate) fn start(name: &str, connections: Vec<Connection>) -> std::io::Result<Self> {
+        let (queue, work) = crossbeam_channel::unbounded::<Work>();
+        let mut threads = Vec::with_capacity(connections.len());
+        for (n, connection) in connections.into_iter().enumerate() {
+            let work = work.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("{name}-{n}"))
+                    .spawn(move || serve(connection, &work))?,
+            );
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                queue: Mutex::new(Some(queue)),
+                threads: Mutex::new(threads),
+            }),
+        })
+    }
+
+    /// Runs `work` on the first free connection and returns what it
+    /// returned. `Err(Closed)` when the set is closed or the work panicked.
+    pub(crate) async fn call<T, F>(&self, work: F) -> Result<T, Closed>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> T + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Work = Box::new(move |connection| {
+            // The caller may have stopped waiting; the work is done anyway.
+            let _ = reply.send(work(connection));
+        });
+        self.sender()?.send(job).map_err(|_| Closed)?;
+        answer.await.map_err(|_| Closed)
+    }
+
+    fn sender(&self) -> Result<Sender<Work>, Closed> {
+        let queue = self
+            .inner
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        queue.clone().ok_or(Closed)
+    }
+
+    /// Refuses new work, lets the work already queued finish, and waits for
+    /// every thread to close its connection.
+    pub(crate) async fn close(&self) {
+        self.inner
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let threads = std::mem::take(
+            &mut *self
+                .inner
+                .threads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        if threads.is_empty() {
+            return;
+        }
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                // A thread that panicked has nothing left to close.
+                let _ = thread.join();
+            }
+        });
+        let _ = joined.await;
+    }
+}
+
+/// A connection's thread: runs work until every sender is gone. A panic in
+/// one unit of work drops its reply (the caller sees `Closed`) and leaves
+/// the connection serving the next.
+fn serve(mut connection: Connection, work: &Receiver<Work>) {
+    while let Ok(job) = work.recv() {
+        let _ = catch_unwind(AssertUnwindSafe(|| job(&mut connection)));
+    }
+}
