@@ -294,3 +294,53 @@ async fn blob_urls_name_folders() {
         );
     }
 }
+
+/// The schema history is sqlx's `_sqlx_migrations` table, so databases made
+/// before the store moved to rusqlite open unchanged; a history this version
+/// cannot vouch for is refused with a message, never migrated over.
+#[tokio::test]
+async fn migrations_are_recorded_and_foreign_histories_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/gaia.db");
+    SqliteStore::open(&url_in(&dir))
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (applied, checksum_bytes): (i64, i64) = conn
+        .query_row(
+            "SELECT COUNT(*), MIN(length(checksum)) FROM _sqlx_migrations WHERE success",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert!(applied >= 5, "{applied} migrations recorded");
+    assert_eq!(checksum_bytes, 48, "sqlx records SHA-384 checksums");
+    // Opening again applies nothing and succeeds.
+    SqliteStore::open(&url_in(&dir))
+        .await
+        .unwrap()
+        .close()
+        .await;
+
+    conn.execute(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99999999, 'from the future', TRUE, x'00', 0)",
+        [],
+    )
+    .unwrap();
+    let newer = SqliteStore::open(&url_in(&dir)).await.unwrap_err();
+    assert!(newer.to_string().contains("newer version"), "{newer}");
+
+    conn.execute("DELETE FROM _sqlx_migrations WHERE version = 99999999", [])
+        .unwrap();
+    conn.execute(
+        "UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = \
+         (SELECT MIN(version) FROM _sqlx_migrations)",
+        [],
+    )
+    .unwrap();
+    let changed = SqliteStore::open(&url_in(&dir)).await.unwrap_err();
+    assert!(changed.to_string().contains("different text"), "{changed}");
+}

@@ -547,7 +547,7 @@ async fn succeed(shared: &Shared, completion: Completion) -> Result<()> {
         return Ok(());
     };
     // Searchable before the host hears of them; stored after.
-    let unsaved = match shared.search.index_assets(shared, &created).await {
+    let unsaved = match shared.search.index_assets(&created).await {
         Ok(unsaved) => Some(unsaved),
         Err(e) => {
             // The assets are stored; only their findability suffers.

@@ -59,7 +59,7 @@ pub(crate) struct SearchIndex {
     /// Held while a client's vectors load and while new ones are added, so
     /// a vector stored during a load is either in the loaded rows or added
     /// after them, never lost between the two.
-    loading: tokio::sync::Mutex<()>,
+    loading: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Vectors already searchable in memory but not yet in the store.
@@ -67,6 +67,9 @@ pub(crate) struct SearchIndex {
 pub(crate) struct Unsaved {
     rows: Vec<(AssetId, Vec<f32>)>,
     model: String,
+    /// Held until the rows are stored when some belong to a client not in
+    /// memory: a load of that client meanwhile would miss them, so it waits.
+    loads_wait: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl SearchIndex {
@@ -74,7 +77,7 @@ impl SearchIndex {
         Self {
             embedder,
             clients: std::sync::Mutex::new(HashMap::new()),
-            loading: tokio::sync::Mutex::new(()),
+            loading: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -140,15 +143,15 @@ impl SearchIndex {
     /// results of their own), stores the vectors, and adds them to the
     /// clients already in memory.
     pub(crate) async fn add_assets(&self, shared: &Shared, assets: &[Asset]) -> Result<()> {
-        let unsaved = self.index_assets(shared, assets).await?;
+        let unsaved = self.index_assets(assets).await?;
         self.save(shared, unsaved).await
     }
 
-    /// Embeds new assets and makes them searchable at once. Vectors of
-    /// clients already in memory are returned to be stored afterwards (off
-    /// the path that tells a host its job succeeded); a client not in memory
-    /// is loaded from the store later, so its vectors are stored now.
-    pub(crate) async fn index_assets(&self, shared: &Shared, assets: &[Asset]) -> Result<Unsaved> {
+    /// Embeds new assets and makes them searchable at once: added to the
+    /// clients in memory now, returned to be stored afterwards (off the path
+    /// that tells a host its job succeeded). Until they are stored, a client
+    /// not in memory cannot be loaded (see [`Unsaved::loads_wait`]).
+    pub(crate) async fn index_assets(&self, assets: &[Asset]) -> Result<Unsaved> {
         let assets: Vec<&Asset> = assets
             .iter()
             .filter(|a| !matches!(a.source, AssetSource::Derived { .. }))
@@ -159,22 +162,12 @@ impl SearchIndex {
         let texts: Vec<String> = assets.iter().map(|a| text_of(a)).collect();
         let vectors = self.embedder.embed(&texts).await?;
         let rows: Vec<(AssetId, Vec<f32>)> = assets.iter().map(|a| a.id).zip(vectors).collect();
-        // Held so that no client is loaded from the store between the check
-        // and the insert below, which would miss vectors not yet stored.
-        let _loading = self.loading.lock().await;
+        // No client is loaded from the store between the check and the
+        // insert below (nor, for one not in memory, until the rows are saved).
+        let loading = Arc::clone(&self.loading).lock_owned().await;
         let in_memory: Vec<Option<ClientVectors>> =
             assets.iter().map(|a| self.loaded(&a.client_id)).collect();
-        let unsaved = Unsaved {
-            rows,
-            model: self.embedder.model().to_owned(),
-        };
-        let unsaved = if in_memory.iter().all(Option::is_some) {
-            unsaved
-        } else {
-            self.save(shared, unsaved).await?;
-            Unsaved::default()
-        };
-        for ((asset, client), vector) in assets.iter().zip(&in_memory).zip(&unsaved.rows) {
+        for ((asset, client), vector) in assets.iter().zip(&in_memory).zip(&rows) {
             if let Some(client) = client {
                 let mut index = client.write().unwrap_or_else(|p| p.into_inner());
                 index.insert(
@@ -185,18 +178,27 @@ impl SearchIndex {
                 );
             }
         }
-        Ok(unsaved)
+        Ok(Unsaved {
+            rows,
+            model: self.embedder.model().to_owned(),
+            loads_wait: in_memory.iter().any(Option::is_none).then_some(loading),
+        })
     }
 
-    /// Stores vectors that [`Self::index_assets`] left unsaved.
+    /// Stores vectors that [`Self::index_assets`] left unsaved, then lets
+    /// loads waiting for them go on (whether or not the store took them).
     pub(crate) async fn save(&self, shared: &Shared, unsaved: Unsaved) -> Result<()> {
-        if unsaved.rows.is_empty() {
+        let Unsaved {
+            rows,
+            model,
+            loads_wait,
+        } = unsaved;
+        if rows.is_empty() {
             return Ok(());
         }
-        shared
-            .store
-            .put_embeddings(&unsaved.model, &unsaved.rows)
-            .await
+        let stored = shared.store.put_embeddings(&model, &rows).await;
+        drop(loads_wait);
+        stored
     }
 
     /// Forgets a deleted asset.

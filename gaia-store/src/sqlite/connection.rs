@@ -150,3 +150,79 @@ fn serve(mut connection: Connection, work: &Receiver<Work>) {
         let _ = catch_unwind(AssertUnwindSafe(|| job(&mut connection)));
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn memory(count: usize) -> Connections {
+        let connections = (0..count)
+            .map(|_| Connection::open_in_memory().unwrap())
+            .collect();
+        Connections::start("test", connections).unwrap()
+    }
+
+    #[tokio::test]
+    async fn work_runs_on_a_connection_and_returns_its_value() {
+        let connections = memory(1);
+        let answer: i64 = connections
+            .call(|connection| connection.query_row("SELECT 6 * 7", [], |row| row.get(0)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer, 42);
+    }
+
+    #[tokio::test]
+    async fn a_panic_fails_its_own_call_and_the_connection_serves_on() {
+        let connections = memory(1);
+        let panicked = connections
+            .call(|_| -> i64 { panic!("a bug in one unit of work") })
+            .await;
+        assert!(panicked.is_err());
+        // The same (only) connection still answers.
+        let after = connections.call(|_| 1).await;
+        assert_eq!(after.ok(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn close_finishes_queued_work_then_refuses_more() {
+        let connections = memory(2);
+        let queued: Vec<_> = (0..20)
+            .map(|n| {
+                let connections = connections.clone();
+                tokio::spawn(async move { connections.call(move |_| n).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        connections.close().await;
+        assert!(matches!(connections.call(|_| ()).await, Err(Closed)));
+        // Every call that got into the queue before the close was answered.
+        for (n, call) in queued.into_iter().enumerate() {
+            // A call sent after the close is refused (`Closed`), not lost.
+            if let Ok(value) = call.await.unwrap() {
+                assert_eq!(value, n);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn connections_share_one_queue() {
+        // Two connections: a call blocked on one does not hold up the other.
+        let connections = memory(2);
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let slow = {
+            let connections = connections.clone();
+            tokio::spawn(async move {
+                connections
+                    .call(move |_| blocked.recv_timeout(std::time::Duration::from_secs(10)))
+                    .await
+            })
+        };
+        let quick = connections.call(|_| "answered").await.unwrap();
+        assert_eq!(quick, "answered");
+        release.send(()).unwrap();
+        assert!(slow.await.unwrap().unwrap().is_ok());
+    }
+}
