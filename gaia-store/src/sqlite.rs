@@ -164,6 +164,28 @@ impl SqliteStore {
         self.finish(action, done)
     }
 
+    /// A page of a listing newest first: `query` selects `seq` and the
+    /// columns `convert` reads; one row more than `limit` says whether
+    /// another page follows.
+    async fn list<T: Send + 'static>(
+        &self,
+        action: &str,
+        mut query: Query,
+        limit: u32,
+        convert: fn(&Row<'_>) -> Result<T>,
+    ) -> Result<Page<T>> {
+        query.push(
+            " ORDER BY seq DESC LIMIT ?",
+            [(i64::from(limit) + 1).into()],
+        );
+        let rows = self
+            .read(action, move |connection| {
+                all_rows(connection, &query.sql, query.params(), sequenced(convert))
+            })
+            .await?;
+        Ok(into_page(rows, limit))
+    }
+
     /// A call's result, a database error named with the action and database.
     fn finish<T>(
         &self,
@@ -346,6 +368,13 @@ impl Query {
 
     fn params(&self) -> rusqlite::ParamsFromIter<std::slice::Iter<'_, Value>> {
         rusqlite::params_from_iter(self.params.iter())
+    }
+
+    /// Runs a multi-row `INSERT` built here. Not from the statement cache:
+    /// its text varies with its row count and would push out the store's
+    /// fixed statements.
+    fn execute(&self, connection: &Connection) -> Sql<usize> {
+        Ok(connection.prepare(&self.sql)?.execute(self.params())?)
     }
 }
 

@@ -11,10 +11,7 @@ use rusqlite::{Connection, params};
 use super::rows::{
     asset_columns, asset_columns_of, asset_from_row, client_id, get, to_json, to_sql_integer,
 };
-use super::{
-    Failure, Query, Sql, SqliteStore, all_rows, first_row, into_page, parse_cursor, scalar,
-    sequenced,
-};
+use super::{Failure, Query, Sql, SqliteStore, all_rows, first_row, parse_cursor, scalar};
 
 const INSERT_ASSET: &str = "INSERT INTO assets (id, client_id, campaign_id, type, name, mime, \
      size_bytes, sha256, source, cost_micros, tags, metadata, media, job_id, output_index, \
@@ -150,21 +147,7 @@ impl AssetStore for SqliteStore {
         if let Some(seq) = after {
             query.filter("seq < ?", seq);
         }
-        query.push(
-            " ORDER BY seq DESC LIMIT ?",
-            [(i64::from(limit) + 1).into()],
-        );
-        let rows = self
-            .read("list assets", move |connection| {
-                all_rows(
-                    connection,
-                    &query.sql,
-                    query.params(),
-                    sequenced(asset_from_row),
-                )
-            })
-            .await?;
-        Ok(into_page(rows, limit))
+        self.list("list assets", query, limit, asset_from_row).await
     }
 
     async fn delete_asset(&self, id: AssetId) -> Result<Option<DeletedAsset>> {

@@ -21,10 +21,7 @@ use super::rows::{
     claimed_from_row, claimed_job_columns, get, job_columns, job_from_row, log_from_row,
     returned_job_id, to_json,
 };
-use super::{
-    Query, Sql, SqliteStore, all_rows, first_row, into_page, optional_scalar, parse_cursor, scalar,
-    sequenced,
-};
+use super::{Query, Sql, SqliteStore, all_rows, first_row, optional_scalar, parse_cursor, scalar};
 
 /// Rows per `INSERT` of log lines (well under SQLite's bound-variable limit).
 const LOG_LINES_PER_INSERT: usize = 200;
@@ -208,9 +205,7 @@ impl JobStore for SqliteStore {
             &format!("append log lines of job {job_id}"),
             move |connection| {
                 for insert in &inserts {
-                    connection
-                        .prepare_cached(&insert.sql)?
-                        .execute(insert.params())?;
+                    insert.execute(connection)?;
                 }
                 Ok(())
             },
@@ -493,21 +488,7 @@ impl JobStore for SqliteStore {
         if let Some(seq) = after {
             query.filter("seq < ?", seq);
         }
-        query.push(
-            " ORDER BY seq DESC LIMIT ?",
-            [(i64::from(limit) + 1).into()],
-        );
-        let rows = self
-            .read("list jobs", move |connection| {
-                all_rows(
-                    connection,
-                    &query.sql,
-                    query.params(),
-                    sequenced(job_from_row),
-                )
-            })
-            .await?;
-        Ok(into_page(rows, limit))
+        self.list("list jobs", query, limit, job_from_row).await
     }
 
     async fn job_stats(&self, client_id: Option<&ClientId>) -> Result<JobStats> {

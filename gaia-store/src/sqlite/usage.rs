@@ -71,9 +71,7 @@ impl SqliteStore {
         let inserts: Vec<Query> = records.chunks(USAGE_PER_INSERT).map(usage_insert).collect();
         self.write("record asset usage", move |connection| {
             for insert in &inserts {
-                connection
-                    .prepare_cached(&insert.sql)?
-                    .execute(insert.params())?;
+                insert.execute(connection)?;
             }
             Ok(())
         })
