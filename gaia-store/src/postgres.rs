@@ -37,7 +37,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// Connections per store (per process), the wake-up listener's included:
 /// enough for every worker slot to claim, heartbeat and write at once, and
 /// for a few processes to stay under the server's default limit of 100.
+/// The URL's `max_connections` parameter sets another.
 const MAX_CONNECTIONS: u32 = 16;
+
+/// The fewest connections that work: the wake-up listener holds one.
+const MIN_CONNECTIONS: u32 = 2;
 
 /// How long a call waits for a free connection before it fails.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,7 +53,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// budget checks serialize per client, provider slots per provider.
 ///
 /// The URL takes sqlx's parameters, among them `options[search_path]=…` to
-/// keep Gaia's tables in their own schema.
+/// keep Gaia's tables in their own schema, and Gaia's `max_connections`
+/// (connections this process opens, 16 unless set).
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -63,7 +68,8 @@ impl PostgresStore {
     /// runs the migrations (under a database-wide advisory lock, so several
     /// processes opening a new database at once apply them once).
     pub async fn open(url: &str) -> Result<Self> {
-        let options = connect_options(url)?;
+        let (url, max_connections) = take_max_connections(url)?;
+        let options = connect_options(&url)?;
         let location: Arc<str> = describe(&options).into();
         // One direct connection first: it fails at once when the server is
         // unreachable (a pool would retry until its acquire timeout).
@@ -74,7 +80,7 @@ impl PostgresStore {
         migrate(&mut conn, &location).await?;
         let _ = conn.close().await;
         let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
+            .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
         Ok(Self { pool, location })
@@ -111,6 +117,42 @@ impl PostgresStore {
 fn failed_in(location: &str, action: &str) -> impl FnOnce(sqlx::Error) -> Error + use<> {
     let message = format!("cannot {action} in {location}");
     move |e| Error::storage(message, e)
+}
+
+/// Splits Gaia's own `max_connections` parameter off a URL (sqlx would
+/// ignore it): the rest of the URL, and the limit (16 when absent).
+fn take_max_connections(url: &str) -> Result<(String, u32)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), MAX_CONNECTIONS));
+    };
+    let mut limit = MAX_CONNECTIONS;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.strip_prefix("max_connections=") {
+            Some(value) => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= MIN_CONNECTIONS)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "database",
+                            format!(
+                                "max_connections={value:?} is not a whole number of at least \
+                                 {MIN_CONNECTIONS} (the wake-up listener holds one)"
+                            ),
+                        )
+                    })?;
+            }
+            None => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, limit))
 }
 
 /// Parses a Postgres URL. The URL itself is never echoed: it may hold a password.
@@ -199,5 +241,29 @@ mod tests {
         assert_eq!(described, "postgres://db.local:6543/gaia");
         assert!(!described.contains("secret"));
         assert!(connect_options("postgresql://localhost/gaia").is_ok());
+    }
+
+    #[test]
+    fn max_connections_is_taken_off_the_url() {
+        let take = |url: &str| take_max_connections(url).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(take("postgres://h/db"), ("postgres://h/db".into(), 16));
+        assert_eq!(
+            take("postgres://h/db?max_connections=4"),
+            ("postgres://h/db".into(), 4)
+        );
+        assert_eq!(
+            take("postgres://h/db?sslmode=disable&max_connections=40&application_name=gaia"),
+            (
+                "postgres://h/db?sslmode=disable&application_name=gaia".into(),
+                40
+            )
+        );
+        for bad in ["1", "0", "-3", "many", ""] {
+            let error = take_max_connections(&format!("postgres://h/db?max_connections={bad}"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains("max_connections"), "{bad:?}: {error}");
+        }
     }
 }

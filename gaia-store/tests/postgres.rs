@@ -318,3 +318,49 @@ async fn bad_urls_are_invalid_and_never_echo_a_password() {
     assert!(message.contains("127.0.0.1:1"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
 }
+
+/// `max_connections` in the URL caps what one store opens: with 2, the
+/// wake-up listener and one connection serve 20 concurrent calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_caps_the_pool() {
+    let Some(schema) = ScratchSchema::create().await else {
+        return;
+    };
+    let app = format!("gaia-cap-{}", schema.name());
+    let url = format!("{}&application_name={app}&max_connections=2", schema.url());
+    let store = PostgresStore::open(&url).await.unwrap();
+    let _wakeups = store.queue_wakeups().await.unwrap();
+    let jobs: Vec<_> = (0..20)
+        .map(|_| conformance::new_job("c", 0).unwrap())
+        .collect();
+    store.insert_jobs(jobs).await.unwrap();
+    let claims = (0..20).map(|n| {
+        let store = store.clone();
+        async move { store.claim_job(&format!("w{n}"), T0, lease()).await }
+    });
+    let counting = async {
+        let mut admin = sqlx::PgConnection::connect(&gaia_store::testing::postgres_url())
+            .await
+            .unwrap();
+        let mut most = 0_i64;
+        for _ in 0..20 {
+            let open: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1",
+            )
+            .bind(&app)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            most = most.max(open);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        most
+    };
+    let (claimed, most) = tokio::join!(futures::future::join_all(claims), counting);
+    assert!(
+        claimed.iter().all(|c| matches!(c, Ok(Some(_)))),
+        "{claimed:?}"
+    );
+    assert!((1..=2).contains(&most), "{most} connections open");
+    store.close().await;
+}
