@@ -426,6 +426,32 @@ mod tests {
         assert_send(&open);
     }
 
+    /// Every connection, writer and readers alike, runs with the settings
+    /// the durability asks for.
+    #[tokio::test]
+    async fn connections_are_configured_for_their_durability() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for (durability, synchronous) in [(Durability::Normal, 1), (Durability::Full, 2)] {
+            let url = format!("sqlite://{}", dir.path().join("settings.db").display());
+            let store = SqliteStore::open_with(&url, durability)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let settings = |connection: &Connection| -> Sql<(i64, i64, String)> {
+                Ok((
+                    scalar(connection, "PRAGMA synchronous", [])?,
+                    scalar(connection, "PRAGMA foreign_keys", [])?,
+                    scalar(connection, "PRAGMA journal_mode", [])?,
+                ))
+            };
+            let expected = (synchronous, 1, "wal".to_owned());
+            let read = store.read("read settings", settings).await;
+            assert_eq!(read.ok(), Some(expected.clone()), "{durability:?} reader");
+            let written = store.write("read settings", settings).await;
+            assert_eq!(written.ok(), Some(expected), "{durability:?} writer");
+            store.close().await;
+        }
+    }
+
     #[test]
     fn urls_name_files_or_memory() {
         assert!(matches!(parse_url("sqlite::memory:"), Ok(Location::Memory)));
