@@ -81,6 +81,7 @@ fn main() {
             preset,
             seed: 7,
             duration_s: 2.0,
+            looping: false,
         };
         let timing = median(runs, || {
             sfx::encode_wav(&sfx::render(&params)).unwrap().len()

@@ -100,6 +100,10 @@ export interface AudioSpec extends SpecCommon {
   durationS?: number | null;
   format?: AudioFormat | null;
   voice?: string | null;
+  /** A sound effect that loops seamlessly (mode `sfx` only). */
+  loop?: boolean;
+  /** How closely a sound effect follows the prompt, 0–1 (mode `sfx` only). */
+  promptInfluence?: number | null;
 }
 export interface ModelSpec extends SpecCommon {
   kind: 'model';

@@ -94,6 +94,12 @@ pub struct GenerateArgs {
     /// Duration in seconds (audio, video).
     #[arg(long)]
     pub duration: Option<f64>,
+    /// A sound effect that loops seamlessly (audio).
+    #[arg(long = "loop")]
+    pub looping: bool,
+    /// How closely a sound effect follows the prompt, 0-1 (audio).
+    #[arg(long)]
+    pub prompt_influence: Option<f64>,
     /// The provider to use (the router chooses when absent).
     #[arg(long)]
     pub provider: Option<String>,

@@ -122,6 +122,29 @@ fn generates_a_texture_and_lists_exports_and_costs_it() {
     assert_eq!(code, 2);
 }
 
+/// `--loop` makes a seamless sound effect, offline.
+#[test]
+fn generates_a_looping_sound_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "generate",
+        "audio",
+        "engine rumble",
+        "--loop",
+        "--duration",
+        "2",
+        "--seed",
+        "4",
+        "--json",
+    ];
+    let result = json(&gaia(dir.path(), &args));
+    let asset = &result["assets"][0]["asset"];
+    assert_eq!(asset["type"], "audio");
+    assert_eq!(asset["metadata"]["loop"], true);
+    let duration = asset["duration_s"].as_f64().unwrap_or_default();
+    assert!((duration - 2.0).abs() < 1e-3, "{asset}");
+}
+
 #[test]
 fn queues_without_waiting_then_watch_runs_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -204,6 +227,11 @@ fn every_failure_exits_non_zero_with_its_code() {
         (&["jobs", "show", "not-a-uuid"], "not_found"),
         (&["jobs", "list", "--status", "sleeping"], "invalid_request"),
         (&["jobs", "list", "--limit", "0"], "invalid_request"),
+        (&["generate", "image", "x", "--loop"], "invalid_request"),
+        (
+            &["generate", "audio", "coin", "--prompt-influence", "2"],
+            "invalid_request",
+        ),
     ];
     for (args, code) in cases {
         let (status, stderr) = failure(&gaia(dir.path(), args));

@@ -234,6 +234,17 @@ pub enum AudioMode {
     Music,
 }
 
+impl AudioMode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sfx => "sfx",
+            Self::Speech => "speech",
+            Self::Music => "music",
+        }
+    }
+}
+
 fn default_count() -> u8 {
     1
 }
@@ -361,6 +372,20 @@ pub struct AudioSpec {
     /// Voice for speech.
     #[serde(default)]
     pub voice: Option<String>,
+    /// A sound effect whose end runs seamlessly into its start, for
+    /// ambiences and engine hums played on repeat (wire name `loop`).
+    /// Written only when set, so earlier requests keep their digests.
+    #[serde(default, rename = "loop", skip_serializing_if = "is_false")]
+    pub looping: bool,
+    /// How closely a sound effect follows the prompt, 0 (free) to 1
+    /// (literal); the provider's default when absent. Providers without such
+    /// a control (the procedural one) follow the prompt's words as they do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_influence: Option<f64>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl AudioSpec {
@@ -374,7 +399,50 @@ impl AudioSpec {
             duration_s: None,
             format: None,
             voice: None,
+            looping: false,
+            prompt_influence: None,
         }
+    }
+
+    /// The same request for a seamless loop.
+    pub fn looping(mut self) -> Self {
+        self.looping = true;
+        self
+    }
+
+    /// The same request following the prompt this closely (0–1).
+    pub fn prompt_influence(mut self, influence: f64) -> Self {
+        self.prompt_influence = Some(influence);
+        self
+    }
+
+    /// Loops and prompt influence shape sound effects only.
+    fn validate(&self) -> Result<()> {
+        validate_duration(self.duration_s)?;
+        let sfx_only = |field: &str| {
+            Error::invalid(
+                field,
+                format!(
+                    "applies to sound effects (mode sfx), not {}",
+                    self.mode.as_str()
+                ),
+            )
+        };
+        if self.looping && self.mode != AudioMode::Sfx {
+            return Err(sfx_only("spec.loop"));
+        }
+        if let Some(influence) = self.prompt_influence {
+            if self.mode != AudioMode::Sfx {
+                return Err(sfx_only("spec.prompt_influence"));
+            }
+            if !(0.0..=1.0).contains(&influence) {
+                return Err(Error::invalid(
+                    "spec.prompt_influence",
+                    format!("{influence} is not within 0-1"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -531,7 +599,7 @@ impl Spec {
                 validate_side("spec.width", Some(s.width))?;
                 validate_side("spec.height", Some(s.height))
             }
-            Spec::Audio(s) => validate_duration(s.duration_s),
+            Spec::Audio(s) => s.validate(),
             Spec::Model(_) => Ok(()),
             Spec::Video(s) => {
                 validate_side("spec.width", s.width)?;
@@ -741,6 +809,45 @@ mod tests {
         assert_eq!(
             (image.width, image.height, image.tileable, image.count),
             (256, 256, true, 1)
+        );
+    }
+
+    #[test]
+    fn loops_and_prompt_influence_shape_sound_effects_only() {
+        let sfx = r#"{"client_id":"d","spec":{"kind":"audio","prompt":"engine hum","loop":true,"prompt_influence":0.8}}"#;
+        let request = Request::from_json(sfx).unwrap_or_else(|e| panic!("{e}"));
+        let Spec::Audio(audio) = &request.spec else {
+            panic!("not audio")
+        };
+        assert!(audio.looping);
+        assert_eq!(audio.prompt_influence, Some(0.8));
+        assert_eq!(
+            field_of(
+                r#"{"client_id":"d","spec":{"kind":"audio","prompt":"hi","mode":"speech","loop":true}}"#
+            ),
+            "spec.loop"
+        );
+        assert_eq!(
+            field_of(
+                r#"{"client_id":"d","spec":{"kind":"audio","prompt":"x","mode":"music","prompt_influence":0.5}}"#
+            ),
+            "spec.prompt_influence"
+        );
+        for bad in ["-0.1", "1.5"] {
+            let json = format!(
+                r#"{{"client_id":"d","spec":{{"kind":"audio","prompt":"x","prompt_influence":{bad}}}}}"#
+            );
+            assert_eq!(field_of(&json), "spec.prompt_influence", "{bad}");
+        }
+        // Unset, neither is written: requests made before keep their digests.
+        let plain = Request::new(
+            ClientId::new("d").unwrap_or_else(|e| panic!("{e}")),
+            AudioSpec::new("x"),
+        );
+        let written = serde_json::to_string(&plain).unwrap_or_default();
+        assert!(
+            !written.contains("loop") && !written.contains("prompt_influence"),
+            "{written}"
         );
     }
 

@@ -5,8 +5,8 @@
 //! audio bytes streamed to staging):
 //! - `mode: sfx` → sound generation with `eleven_text_to_sound_v2`: `prompt`
 //!   is `text`, `duration_s` is `duration_seconds` (0.5–30 s; absent lets the
-//!   model choose). `prompt_influence` and `loop` keep the API's defaults
-//!   (0.3 and false): a call carries no field for them;
+//!   model choose), `loop` is `loop`, `prompt_influence` is
+//!   `prompt_influence` (0–1; absent keeps the API's 0.3);
 //! - `mode: speech` → text to speech: `prompt` is the `text`, `voice` the
 //!   voice id (default [`DEFAULT_VOICE`], ElevenLabs' premade "George"), the
 //!   model is the route's (`eleven_multilingual_v2`, `eleven_v3`,
@@ -408,6 +408,11 @@ struct SfxBody<'a> {
     model_id: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     duration_seconds: Option<f64>,
+    /// Sent only when asked for (the API's default is false).
+    #[serde(rename = "loop", skip_serializing_if = "std::ops::Not::not")]
+    looping: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_influence: Option<f64>,
 }
 
 impl<'a> SfxBody<'a> {
@@ -416,6 +421,8 @@ impl<'a> SfxBody<'a> {
             text: &audio.prompt,
             model_id: SFX_MODEL,
             duration_seconds: audio.duration_s,
+            looping: audio.looping,
+            prompt_influence: audio.prompt_influence,
         }
     }
 }

@@ -288,16 +288,21 @@ async fn generate_sfx(spec: &AudioSpec, cx: &GenerateContext) -> Result<Vec<Stag
         .duration_s
         .unwrap_or_else(|| preset.default_duration_s())
         .clamp(sfx::MIN_DURATION_S, sfx::MAX_DURATION_S);
+    let looping = spec.looping;
     let seed = base_seed(spec.seed, cx);
     generate_each(spec.count, seed, cx, move |seed| {
         let params = sfx::SfxParams {
             preset,
             seed,
             duration_s,
+            looping,
         };
         let wav = sfx::encode_wav(&sfx::render(&params)).map_err(|e| encode_failed("wav", e))?;
         let mut metadata = Map::new();
         metadata.insert("preset".to_owned(), json!(preset.name()));
+        if looping {
+            metadata.insert("loop".to_owned(), json!(true));
+        }
         Ok(vec![(wav, metadata)])
     })
     .await
@@ -480,6 +485,22 @@ mod tests {
         assert!(
             matches!(media, gaia_core::Media::Audio { duration_s, .. } if (duration_s - 0.05).abs() < 1e-3)
         );
+    }
+
+    #[tokio::test]
+    async fn a_looping_sound_effect_is_marked_and_keeps_its_length() {
+        let mut spec = sfx_spec("engine rumble explosion").looping();
+        spec.duration_s = Some(3.0);
+        let generation = generate(SFX_MODEL, spec).await;
+        let output = &generation.outputs[0];
+        assert_eq!(output.metadata().get("loop"), Some(&json!(true)));
+        let media = inspect(output, AssetKind::Audio);
+        assert!(
+            matches!(media, gaia_core::Media::Audio { duration_s, .. } if (duration_s - 3.0).abs() < 1e-3),
+            "{media:?}"
+        );
+        let once = generate(SFX_MODEL, sfx_spec("engine rumble explosion")).await;
+        assert_eq!(once.outputs[0].metadata().get("loop"), None);
     }
 
     #[tokio::test]

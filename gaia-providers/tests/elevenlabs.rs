@@ -95,6 +95,34 @@ async fn a_sound_effect_sends_the_format_in_the_query_and_prices_the_credits() {
 }
 
 #[tokio::test]
+async fn a_looping_sound_effect_sends_loop_and_prompt_influence() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/sound-generation"))
+        .and(body_json(json!({
+            "text": "a spaceship engine hums",
+            "model_id": "eleven_text_to_sound_v2",
+            "duration_seconds": 4.0,
+            "loop": true,
+            "prompt_influence": 0.75
+        })))
+        .respond_with(audio_response())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut spec = AudioSpec::new("a spaceship engine hums")
+        .looping()
+        .prompt_influence(0.75);
+    spec.duration_s = Some(4.0);
+    let (_dir, cx) = context();
+    let generation = provider(&server)
+        .generate(&call(SFX_MODEL, spec), &cx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(generation.outputs.len(), 1);
+}
+
+#[tokio::test]
 async fn speech_posts_to_the_voice_once_per_output() {
     let server = MockServer::start().await;
     for seed in [7, 8] {

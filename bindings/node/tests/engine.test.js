@@ -39,6 +39,19 @@ test('engine calls', async (t) => {
     assert.equal(typeof asset.sizeBytes, 'number');
   });
 
+  await t.test('a looping sound effect: loop and promptInfluence reach the engine', async () => {
+    const asset = await engine.generate({
+      kind: 'audio', prompt: 'engine rumble', loop: true, durationS: 2, seed: 4, clientId: 'demo',
+    });
+    assert.equal(asset.type, 'audio');
+    assert.equal(asset.metadata.loop, true);
+    assert.ok(Math.abs(asset.durationS - 2) < 1e-3, `${asset.durationS}`);
+    await rejectsWith(
+      engine.generate({ kind: 'audio', prompt: 'x', promptInfluence: 2, clientId: 'demo' }),
+      'invalid_request', /spec\.prompt_influence/,
+    );
+  });
+
   await t.test('readBytes returns the PNG as a Buffer', async () => {
     const asset = await engine.generate(imageRequest('bytes'));
     const bytes = await engine.readBytes(asset.id);

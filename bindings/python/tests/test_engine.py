@@ -25,6 +25,15 @@ def test_generate_reads_like_the_issue(engine: gaia.Engine) -> None:
     assert isinstance(data, bytes) and data.startswith(b"\x89PNG") and len(data) == asset.size_bytes
 
 
+def test_a_looping_sound_effect(engine: gaia.Engine) -> None:
+    asset = engine.generate("audio", "engine rumble", loop=True, duration_s=2.0, seed=4, client_id="demo")
+    assert isinstance(asset, gaia.AudioAsset)
+    assert asset.metadata["loop"] is True and abs(asset.duration_s - 2.0) < 1e-3
+    with pytest.raises(gaia.GaiaError) as raised:
+        engine.generate("audio", "x", prompt_influence=2.0, client_id="demo")
+    assert raised.value.code == "invalid_request" and "spec.prompt_influence" in str(raised.value)
+
+
 def test_submit_wait_job_and_assets(engine: gaia.Engine) -> None:
     job = engine.submit("image", "coin", size=(32, 32), count=2, client_id="demo", tags=["ui"])
     assert job.status == "queued" and job.progress == 0 and job.request.kind == "image"

@@ -154,6 +154,15 @@ fn build_request(context: &Context, args: &GenerateArgs) -> Result<Request> {
 fn build_spec(args: &GenerateArgs) -> Result<Spec> {
     let size = args.size.as_deref().map(parse_size).transpose()?;
     let format = args.format.as_deref();
+    if !matches!(args.kind, KindArg::Audio) {
+        let audio_only = |flag: &str| Error::invalid(flag, "applies to audio (sound effects)");
+        if args.looping {
+            return Err(audio_only("--loop"));
+        }
+        if args.prompt_influence.is_some() {
+            return Err(audio_only("--prompt-influence"));
+        }
+    }
     Ok(match args.kind {
         KindArg::Image => {
             let mut spec = ImageSpec::new(&args.prompt)
@@ -171,6 +180,8 @@ fn build_spec(args: &GenerateArgs) -> Result<Spec> {
             spec.seed = args.seed;
             spec.count = args.count;
             spec.duration_s = args.duration;
+            spec.looping = args.looping;
+            spec.prompt_influence = args.prompt_influence;
             spec.format = format.map(|f| parse_format(f, AUDIO_FORMATS)).transpose()?;
             Spec::Audio(spec)
         }

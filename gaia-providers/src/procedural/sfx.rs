@@ -173,6 +173,9 @@ pub struct SfxParams {
     pub seed: u32,
     /// Length in seconds, within [`MIN_DURATION_S`]..=[`MAX_DURATION_S`].
     pub duration_s: f64,
+    /// A seamless loop: held at full level throughout (no attack, no
+    /// decay), its end running on into its start.
+    pub looping: bool,
 }
 
 /// Synthesises the sound as samples in `[-PEAK, PEAK]`.
@@ -181,9 +184,40 @@ pub fn render(params: &SfxParams) -> Vec<f32> {
     let voice = vary(base_voice(params.preset), &mut rng);
     let frames = (params.duration_s.clamp(MIN_DURATION_S, MAX_DURATION_S) * f64::from(SAMPLE_RATE))
         .round() as usize;
-    let mut samples = synthesize(&voice, frames, &mut rng);
+    let mut samples = if params.looping {
+        let held = Voice {
+            attack: 0.0,
+            sustain: 1.0,
+            punch: 0.0,
+            ..voice
+        };
+        let overlap = loop_overlap(frames);
+        let mut samples = synthesize(&held, frames + overlap, &mut rng);
+        fold_tail_into_head(&mut samples, frames);
+        samples
+    } else {
+        synthesize(&voice, frames, &mut rng)
+    };
     normalize(&mut samples);
     samples
+}
+
+/// The crossfade of a loop: a tenth of a second, or a quarter of a shorter sound.
+fn loop_overlap(frames: usize) -> usize {
+    (SAMPLE_RATE as usize / 10).min(frames / 4)
+}
+
+/// Mixes what was synthesised past `frames` into the start with an
+/// equal-power crossfade and drops it. Played on repeat, the last sample
+/// kept is then followed by (almost exactly) the sample that followed it in
+/// the synthesis, so the seam neither clicks nor changes level.
+fn fold_tail_into_head(samples: &mut Vec<f32>, frames: usize) {
+    let overlap = samples.len().saturating_sub(frames);
+    for i in 0..overlap {
+        let angle = (i as f32 + 0.5) / overlap as f32 * std::f32::consts::FRAC_PI_2;
+        samples[i] = samples[i] * angle.sin() + samples[frames + i] * angle.cos();
+    }
+    samples.truncate(frames);
 }
 
 /// Encodes samples as 16-bit PCM mono WAV at [`SAMPLE_RATE`].
@@ -394,6 +428,52 @@ mod tests {
             preset,
             seed,
             duration_s: preset.default_duration_s(),
+            looping: false,
+        }
+    }
+
+    fn rms(samples: &[f32]) -> f32 {
+        (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt()
+    }
+
+    /// How the level changes across the seam when the sound repeats: the
+    /// RMS of its last 20 ms over that of its first 20 ms (1: no change).
+    fn seam_level_ratio(samples: &[f32]) -> f32 {
+        let window = SAMPLE_RATE as usize / 50;
+        let end = rms(&samples[samples.len() - window..]);
+        let start = rms(&samples[..window]);
+        end.max(f32::EPSILON) / start.max(f32::EPSILON)
+    }
+
+    #[test]
+    fn loops_keep_their_length_and_level_across_the_seam() {
+        for preset in PRESETS {
+            let looped = render(&SfxParams {
+                looping: true,
+                duration_s: 1.0,
+                ..params(preset, 5)
+            });
+            assert_eq!(looped.len(), SAMPLE_RATE as usize, "{preset:?}");
+            let ratio = seam_level_ratio(&looped);
+            // A sweep ends in another register than it starts, so the level
+            // may move across the seam, but not by much.
+            assert!(
+                (0.25..=4.0).contains(&ratio),
+                "{preset:?}: seam level ratio {ratio}"
+            );
+            // No gap: the seam is as loud as the sound as a whole.
+            let window = SAMPLE_RATE as usize / 50;
+            assert!(
+                rms(&looped[looped.len() - window..]) > 0.25 * rms(&looped),
+                "{preset:?}: a quiet seam"
+            );
+            // The same sound, not looped, decays to silence: repeated, it
+            // would jump from silence back to full level.
+            let once = render(&SfxParams {
+                duration_s: 1.0,
+                ..params(preset, 5)
+            });
+            assert!(seam_level_ratio(&once) < 0.15, "{preset:?}: one-shot ratio");
         }
     }
 
@@ -495,6 +575,7 @@ mod tests {
             preset: Preset::Laser,
             seed: 1,
             duration_s: 2.0,
+            looping: false,
         });
         let reader = hound::WavReader::new(Cursor::new(encode_wav(&samples).unwrap())).unwrap();
         let spec = reader.spec();
