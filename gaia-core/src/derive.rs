@@ -40,6 +40,25 @@ fn default_points() -> u32 {
     256
 }
 
+/// The operations a provider performs (see [`Operation::is_remote`]), by
+/// wire name: what a provider's model may declare.
+pub const REMOTE_OPERATIONS: [&str; 4] = ["edit", "upscale", "retexture", "image_to_3d"];
+
+/// `Ok` when `name` is an operation a provider model can declare; otherwise
+/// an `invalid_request` naming `field` and the operations there are.
+pub fn check_remote_operation(field: &str, name: &str) -> Result<()> {
+    if REMOTE_OPERATIONS.contains(&name) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        field,
+        format!(
+            "{name:?} is not an operation a provider performs ({})",
+            REMOTE_OPERATIONS.join(", ")
+        ),
+    ))
+}
+
 /// An operation on an existing asset, tagged by `op`. The local ones run in
 /// the engine at no cost; the remote ones (`edit`, `upscale`, `retexture`,
 /// `image_to_3d`) are routed to a provider model declaring that operation and
@@ -114,7 +133,10 @@ pub enum Operation {
         #[serde(default)]
         enable_pbr: bool,
     },
-    /// A 3D model made from an image (remote: Meshy image-to-3D).
+    /// A 3D model made from an image (remote: Meshy image-to-3D). Named as
+    /// [`Operation::name`] says (snake case alone would say `image_to3d`,
+    /// which earlier versions wrote and which is still read).
+    #[serde(rename = "image_to_3d", alias = "image_to3d")]
     ImageTo3d {
         /// Texture the model (default true).
         #[serde(default = "default_true")]
@@ -609,6 +631,32 @@ fn normal_map(img: &DynamicImage, strength: f64, tileable: bool) -> DynamicImage
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_remote_operation_names_are_the_remote_operations() {
+        let remote = [
+            r#"{"op":"edit","prompt":"p"}"#,
+            r#"{"op":"upscale"}"#,
+            r#"{"op":"retexture","prompt":"p"}"#,
+            r#"{"op":"image_to_3d"}"#,
+        ];
+        let names: Vec<&str> = remote
+            .iter()
+            .map(|json| serde_json::from_str::<Operation>(json).unwrap_or_else(|e| panic!("{e}")))
+            .inspect(|op| assert!(op.is_remote(), "{op:?}"))
+            .map(|op| op.name())
+            .collect();
+        assert_eq!(names, REMOTE_OPERATIONS);
+        // Earlier versions wrote image-to-3D as `image_to3d`; stored jobs still read.
+        let earlier = serde_json::from_str::<Operation>(r#"{"op":"image_to3d"}"#);
+        assert_eq!(earlier.ok().map(|op| op.name()), Some("image_to_3d"));
+        assert!(check_remote_operation("models[0].operation", "upscale").is_ok());
+        let local = check_remote_operation("models[0].operation", "thumbnail");
+        assert!(
+            matches!(local, Err(Error::InvalidRequest { ref field, .. }) if field == "models[0].operation"),
+            "{local:?}"
+        );
+    }
     use super::*;
 
     fn png(width: u32, height: u32) -> Vec<u8> {

@@ -54,6 +54,9 @@ impl ModelInfo {
 
     /// A model performing the derived operation `operation` (see
     /// [`crate::Operation::name`]) and outputting `kind`.
+    ///
+    /// Hosts declaring models from configuration check the name first with
+    /// [`crate::check_remote_operation`].
     pub fn performing(mut self, operation: impl Into<String>) -> Self {
         self.operation = Some(operation.into());
         self
@@ -131,6 +134,31 @@ impl Call {
     pub fn input(&self, role: InputRole) -> Option<&CallInput> {
         self.inputs.iter().find(|input| input.role == role)
     }
+
+    /// The call as providers written in a host language (Python, Node)
+    /// receive it: `job_id`, `attempt`, `model`, `spec` (wire JSON) and
+    /// `inputs`, each `{role, asset, path}` with `role` `parent`, `mask` or
+    /// `reference`, the asset as wire JSON and the local file of its bytes.
+    pub fn to_wire(&self) -> serde_json::Value {
+        let inputs: Vec<serde_json::Value> = self
+            .inputs
+            .iter()
+            .map(|input| {
+                serde_json::json!({
+                    "role": input.role.as_str(),
+                    "asset": input.asset,
+                    "path": input.path,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "job_id": self.job_id,
+            "attempt": self.attempt,
+            "model": self.model,
+            "spec": self.spec,
+            "inputs": inputs,
+        })
+    }
 }
 
 /// An existing asset a call works from.
@@ -153,6 +181,17 @@ pub enum InputRole {
     Mask,
     /// A reference image (image-to-video).
     Reference,
+}
+
+impl InputRole {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Parent => "parent",
+            Self::Mask => "mask",
+            Self::Reference => "reference",
+        }
+    }
 }
 
 /// What a provider hands back: outputs staged on disk and what it charged.

@@ -31,17 +31,29 @@ struct ModelWire {
     price_micros: i64,
     #[serde(default)]
     description: String,
+    /// A remote derived operation (`upscale`, …) the model performs instead
+    /// of generating.
+    #[serde(default)]
+    operation: Option<String>,
 }
 
-impl From<ModelWire> for ModelInfo {
-    fn from(model: ModelWire) -> Self {
-        let price = match model.price_micros {
+impl ModelWire {
+    /// The core model; `index` names it in errors.
+    fn into_info(self, index: usize) -> gaia::Result<ModelInfo> {
+        let price = match self.price_micros {
             0 => PriceRule::Free,
             micros => PriceRule::PerOutput {
                 micros: Money::from_micros(micros),
             },
         };
-        ModelInfo::new(model.id, model.kind, price, model.description)
+        let info = ModelInfo::new(self.id, self.kind, price, self.description);
+        match self.operation {
+            None => Ok(info),
+            Some(operation) => {
+                gaia::check_remote_operation(&format!("models[{index}].operation"), &operation)?;
+                Ok(info.performing(operation))
+            }
+        }
     }
 }
 
@@ -58,10 +70,16 @@ impl PyProvider {
     pub fn new(target: PyObject, name: String, remote: bool, models_json: &str) -> PyResult<Self> {
         let models: Vec<ModelWire> = serde_json::from_str(models_json)
             .map_err(|e| invalid("providers.models", e.to_string()))?;
+        let models = models
+            .into_iter()
+            .enumerate()
+            .map(|(index, model)| model.into_info(index))
+            .collect::<gaia::Result<Vec<_>>>()
+            .map_err(|e| crate::error::to_py_err(&e))?;
         Ok(Self {
             name,
             remote,
-            models: models.into_iter().map(ModelInfo::from).collect(),
+            models,
             target: Arc::new(target),
         })
     }
@@ -92,15 +110,9 @@ impl PyProvider {
 /// What the adapter returns: the outputs' bytes and the reported cost.
 type PyOutput = (Vec<Vec<u8>>, Option<i64>);
 
-/// The call as the adapter reads it.
+/// The call as the adapter reads it (with its input files).
 fn call_json(call: &Call) -> gaia::Result<String> {
-    let value = serde_json::json!({
-        "job_id": call.job_id,
-        "attempt": call.attempt,
-        "model": call.model,
-        "spec": call.spec,
-    });
-    serde_json::to_string(&value)
+    serde_json::to_string(&call.to_wire())
         .map_err(|e| Error::Internal(format!("cannot serialize a call: {e}")))
 }
 

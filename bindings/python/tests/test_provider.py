@@ -111,3 +111,53 @@ def test_audio_from_a_python_provider(engine: gaia.Engine) -> None:
     assert abs(asset.duration_s - 0.25) < 0.01
     html = asset._repr_html_()
     assert html is not None and html.startswith("<audio controls")
+
+
+class Upscaler:
+    """An ``upscale`` model: reads the parent asset from the call's inputs."""
+
+    name = "pyupscale"
+    models = [gaia.Model("x4", "image", price_micros=2_000, operation="upscale")]
+
+    def __init__(self) -> None:
+        self.calls: List[gaia.Call] = []
+        self.parent_bytes: List[bytes] = []
+
+    def generate(self, call: gaia.Call, cx: gaia.ProviderContext) -> bytes:
+        self.calls.append(call)
+        parent = call.input("parent")
+        assert parent is not None
+        self.parent_bytes.append(parent.read_bytes())
+        return png(32, 32)
+
+
+def test_a_python_model_performs_an_operation_on_its_input(engine: gaia.Engine) -> None:
+    parent = engine.generate("image", "moss", size=(16, 16), seed=1, client_id="demo", provider="procedural")
+    upscaler = Upscaler()
+    engine.register_provider(upscaler)
+    request = {"client_id": "demo", "spec": {"kind": "derive", "parent_id": parent.id, "operation": {"op": "upscale"}}}
+    done = engine.wait(engine.submit_request(request), timeout=60)
+    assert done.status == "succeeded" and done.provider == "pyupscale" and done.model == "x4"
+    assert done.cost_micros == 2_000
+    (call,) = upscaler.calls
+    assert [(i.role, i.asset.id) for i in call.inputs] == [("parent", parent.id)]
+    assert isinstance(call.inputs[0].asset, gaia.ImageAsset)
+    assert upscaler.parent_bytes == [engine.read_bytes(parent.id)]
+    (derived,) = done.assets()
+    assert isinstance(derived, gaia.ImageAsset) and derived.width == 32
+    assert derived.source["kind"] == "derived" and derived.source["parent_id"] == parent.id
+    assert derived.source["operation"] == "upscale"
+
+
+@pytest.mark.parametrize("operation", ["thumbnail", "nonsense"])
+def test_a_model_may_declare_only_a_provider_operation(engine: gaia.Engine, operation: str) -> None:
+    class Local:
+        name = "pylocal"
+        models = [gaia.Model("m", "image", operation=operation)]
+
+        def generate(self, call: gaia.Call, cx: gaia.ProviderContext) -> bytes:
+            raise AssertionError("never called")
+
+    with pytest.raises(gaia.InvalidRequestError) as raised:
+        engine.register_provider(Local())
+    assert "models[0].operation" in str(raised.value)

@@ -27,7 +27,7 @@ from ._gaia import (
     __version__,
 )
 from ._engine import Engine, Events
-from ._provider import Call, Model, Output
+from ._provider import Call, CallInput, Model, Output
 from ._types import (
     Asset,
     AssetList,
@@ -68,7 +68,7 @@ ERRORS = {
 """Each stable error code's exception class."""
 
 __all__ = [
-    "Asset", "AssetList", "AudioAsset", "Budget", "BudgetExceededError", "Call", "CanceledError",
+    "Asset", "AssetList", "AudioAsset", "Budget", "BudgetExceededError", "Call", "CallInput", "CanceledError",
     "ConflictError", "CostReport", "CostRow", "DocumentAsset", "ERRORS", "Engine", "Event", "Events",
     "GaiaError", "ImageAsset", "InternalError", "InvalidOutputError", "InvalidRequestError", "Job",
     "JobError", "LogLine", "Model", "ModelAsset", "NoProviderError", "NotFoundError", "Output", "Page",

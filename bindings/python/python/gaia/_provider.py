@@ -15,20 +15,28 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ._types import Asset
+
 
 @dataclass(frozen=True)
 class Model:
     """A model a Python provider offers: ``kind`` is image, audio, video, model or document;
-    ``price_micros`` is the price of one output (0: free)."""
+    ``price_micros`` is the price of one output (0: free). A model with an ``operation``
+    (``edit``, ``upscale``, ``retexture`` or ``image_to_3d``) performs that derivation of an
+    existing asset instead of generating; its calls carry the asset in :attr:`Call.inputs`."""
 
     id: str
     kind: str
     price_micros: int = 0
     description: str = ""
+    operation: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """The form the engine reads."""
-        return {"id": self.id, "kind": self.kind, "price_micros": self.price_micros, "description": self.description}
+        model = {"id": self.id, "kind": self.kind, "price_micros": self.price_micros, "description": self.description}
+        if self.operation is not None:
+            model["operation"] = self.operation
+        return model
 
 
 @dataclass(frozen=True)
@@ -40,13 +48,44 @@ class Output:
 
 
 @dataclass(frozen=True)
+class CallInput:
+    """An existing asset a call works from: ``role`` is ``parent`` (what a derivation works on),
+    ``mask`` (an edit's mask) or ``reference``; ``path`` is a local file holding its bytes,
+    readable while the call runs."""
+
+    role: str
+    asset: Asset
+    path: str
+
+    def read_bytes(self) -> bytes:
+        """The asset's bytes."""
+        with open(self.path, "rb") as file:
+            return file.read()
+
+
+@dataclass(frozen=True)
 class Call:
-    """One call to a Python provider: the job, the attempt, the model and the spec (a wire dict)."""
+    """One call to a Python provider: the job, the attempt, the model, the spec (a wire dict)
+    and the assets it works from (a derivation's parent, an edit's mask)."""
 
     job_id: str
     attempt: int
     model: str
     spec: Dict[str, Any] = field(default_factory=dict)
+    inputs: List[CallInput] = field(default_factory=list)
+
+    @classmethod
+    def from_wire(cls, data: Dict[str, Any]) -> "Call":
+        """The call from the engine's JSON."""
+        inputs = [
+            CallInput(role=str(i["role"]), asset=Asset.from_dict(i["asset"]), path=str(i["path"]))
+            for i in data.get("inputs", [])
+        ]
+        return cls(data["job_id"], int(data["attempt"]), data["model"], data.get("spec", {}), inputs)
+
+    def input(self, role: str) -> Optional[CallInput]:
+        """The input playing ``role``, if the call has one."""
+        return next((i for i in self.inputs if i.role == role), None)
 
     @property
     def kind(self) -> str:
@@ -106,7 +145,7 @@ class ProviderAdapter:
         return int(estimate(model, json.loads(spec_json)))
 
     def _gaia_generate(self, call_json: str, cx: Any) -> Tuple[List[bytes], Optional[int]]:
-        call = Call(**json.loads(call_json))
+        call = Call.from_wire(json.loads(call_json))
         result = self.provider.generate(call, cx)
         if inspect.isawaitable(result):
             result = asyncio.run(_awaited(result))
