@@ -118,8 +118,32 @@ export interface VideoSpec extends SpecCommon {
   format?: VideoFormat | null;
   referenceAssetId?: string | null;
 }
+/** The operations a provider performs (a model declares one with `operation`). */
+export type RemoteOperation = 'edit' | 'upscale' | 'retexture' | 'image_to_3d';
+/** An operation on an existing asset, discriminated on `op`. */
+export type Operation =
+  | { op: 'resize'; width: number; height: number }
+  | { op: 'convert'; format: ImageFormat; quality?: number | null }
+  | { op: 'thumbnail'; size: number }
+  | { op: 'normal_map'; strength?: number }
+  | { op: 'waveform'; points?: number; render?: boolean }
+  | { op: 'mesh_stats' }
+  | { op: 'edit'; prompt: string; maskId?: string | null }
+  | { op: 'upscale'; prompt?: string | null; mode?: 'fast' | 'conservative' | 'creative' }
+  | { op: 'retexture'; prompt: string; enablePbr?: boolean }
+  | { op: 'image_to_3d'; texture?: boolean; enablePbr?: boolean };
+/**
+ * A new asset made from an existing one of the same client: local operations
+ * run in the engine at no cost, remote ones (`RemoteOperation`) are routed to
+ * a provider model declaring that operation.
+ */
+export interface DeriveSpec {
+  kind: 'derive';
+  parentId: string;
+  operation: Operation;
+}
 /** What to generate, discriminated on `kind`. */
-export type Spec = ImageSpec | AudioSpec | ModelSpec | VideoSpec;
+export type Spec = ImageSpec | AudioSpec | ModelSpec | VideoSpec | DeriveSpec;
 
 export interface RouteTarget { provider: string; model?: string | null }
 /** `'auto'`, one provider and model, or a list tried in order. */
@@ -205,8 +229,8 @@ export type PriceRule =
   | { rule: 'table'; note: string };
 export interface ModelInfo {
   id: string; kind: AssetKind; price: PriceRule; description: string;
-  /** The derived operation it performs (`edit`, `upscale`, `retexture`, `image_to_3d`); absent for generation. */
-  operation?: string;
+  /** The derived operation it performs; absent for generation. */
+  operation?: RemoteOperation;
 }
 export interface ProviderInfo { name: string; [key: string]: unknown }
 
@@ -261,8 +285,35 @@ export type EventType = Event['type'];
 /** The event of one type. */
 export type EventOf<T extends EventType> = Extract<Event, { type: T }>;
 
+/**
+ * An existing asset a call works from: a derivation's `parent`, an edit's
+ * `mask`, a video's `reference` image.
+ */
+export interface CallInput {
+  role: 'parent' | 'mask' | 'reference';
+  asset: Asset;
+  /** A local file holding the asset's bytes, valid until the call ends. */
+  path: string;
+}
 /** One call of a JavaScript provider. */
-export interface ProviderCall { jobId: string; attempt: number; model: string; spec: Spec }
+export interface ProviderCall {
+  jobId: string;
+  attempt: number;
+  model: string;
+  spec: Spec;
+  /** The assets it works from (empty for a plain generation). */
+  inputs: CallInput[];
+}
+/** One model of a JavaScript provider. */
+export interface JsProviderModel {
+  id: string;
+  /** What it makes (for an operation: what it outputs). */
+  kind: AssetKind;
+  price?: PriceRule;
+  description?: string;
+  /** The derived operation it performs instead of generating. */
+  operation?: RemoteOperation;
+}
 /** What a JavaScript provider may do during a call. */
 export interface ProviderContext {
   /** Reports progress, 0–100. */
@@ -278,7 +329,7 @@ export type ProviderResult = Buffer | Uint8Array | Array<Buffer | Uint8Array> |
 /** A provider written in JavaScript (a backend plugging in its own service). */
 export interface JsProvider {
   name: string;
-  models: Array<{ id: string; kind: AssetKind; price?: PriceRule; description?: string }>;
+  models: JsProviderModel[];
   /** Whether it calls a remote service (default true). */
   remote?: boolean;
   maxInFlight?: number | null;

@@ -304,7 +304,11 @@ class Engine {
    * Adds a provider written in JavaScript: `{ name, models, remote?, maxInFlight?,
    * generate(call, ctx) }`, where `generate` resolves to a Buffer, an array of
    * Buffers, or `{ outputs, costMicros }`, and throws a GaiaError (or any
-   * error, read as `provider_error`) to fail.
+   * error, read as `provider_error`) to fail. A model `{ id, kind, price?,
+   * description?, operation? }` declaring an `operation` (`edit`, `upscale`,
+   * `retexture`, `image_to_3d`) is routed derivations instead of generations.
+   * `call` is `{ jobId, attempt, model, spec, inputs }`, each input
+   * `{ role, asset, path }`: `path` holds the asset's bytes until the call ends.
    */
   registerProvider(provider) {
     if (typeof provider?.generate !== 'function') {

@@ -11,7 +11,7 @@ use napi::Status;
 use napi::bindgen_prelude::{Buffer, FnArgs};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::error::from_js;
@@ -53,6 +53,10 @@ struct ModelDescriptor {
     price: Option<PriceDescriptor>,
     #[serde(default)]
     description: String,
+    /// The derived operation it performs (`edit`, `upscale`, `retexture`,
+    /// `image_to_3d`), or absent for a generation model.
+    #[serde(default)]
+    operation: Option<String>,
 }
 
 /// A price rule on the wire (`{"rule": "per_output", "micros": 40000}`).
@@ -87,15 +91,6 @@ impl From<PriceDescriptor> for gaia::PriceRule {
             PriceDescriptor::Table { note } => Self::Table { note },
         }
     }
-}
-
-/// The call as the JavaScript provider sees it (wire JSON).
-#[derive(Serialize)]
-struct CallJson<'a> {
-    job_id: gaia::JobId,
-    attempt: u32,
-    model: &'a str,
-    spec: &'a gaia::Spec,
 }
 
 /// What the JavaScript side reports during a call.
@@ -174,15 +169,26 @@ impl JsProvider {
         let models = descriptor
             .models
             .into_iter()
-            .map(|model| {
-                gaia::ModelInfo::new(
+            .enumerate()
+            .map(|(i, model)| {
+                let info = gaia::ModelInfo::new(
                     model.id,
                     model.kind,
                     model.price.map_or(gaia::PriceRule::Free, Into::into),
                     model.description,
-                )
+                );
+                match model.operation {
+                    Some(operation) => {
+                        gaia::check_remote_operation(
+                            &format!("models[{i}].operation"),
+                            &operation,
+                        )?;
+                        Ok(info.performing(operation))
+                    }
+                    None => Ok(info),
+                }
             })
-            .collect();
+            .collect::<gaia::Result<_>>()?;
         Ok(Self {
             name: descriptor.name,
             models,
@@ -206,12 +212,7 @@ impl JsProvider {
         call: &gaia::Call,
         canceled: Arc<AtomicBool>,
     ) -> gaia::Result<mpsc::UnboundedReceiver<Report>> {
-        let call_json = write(&CallJson {
-            job_id: call.job_id,
-            attempt: call.attempt,
-            model: &call.model,
-            spec: &call.spec,
-        })?;
+        let call_json = write(&call.to_wire())?;
         let (reports, receiver) = mpsc::unbounded_channel();
         let context = CallContext { reports, canceled };
         let status = self.generate.call(

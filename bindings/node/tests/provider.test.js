@@ -2,6 +2,7 @@
 // Providers written in JavaScript, in full jobs.
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const { GaiaError } = require('..');
 const { openEngine, imageRequest } = require('./helpers');
 
@@ -46,6 +47,7 @@ test('JavaScript providers', async (t) => {
     assert.equal(calls[0].jobId, asset.source.jobId);
     assert.equal(calls[0].spec.kind, 'image');
     assert.equal(calls[0].spec.negativePrompt, null);
+    assert.deepEqual(calls[0].inputs, []);
     const job = await engine.job(asset.source.jobId);
     assert.equal(job.provider, 'js-ok');
     assert.equal(job.costMicros, 1500);
@@ -133,5 +135,74 @@ test('JavaScript providers', async (t) => {
       (e) => e.code === 'invalid_request');
     assert.throws(() => engine.registerProvider(jsProvider('js-ok', async () => png)),
       (e) => e.code === 'invalid_request' && /js-ok/.test(e.message));
+  });
+});
+
+test('JavaScript providers performing a derived operation', async (t) => {
+  const engine = await openEngine();
+  t.after(() => engine.close());
+
+  await t.test('an upscale model is routed a derivation and reads its parent', async () => {
+    const calls = [];
+    const seen = [];
+    engine.registerProvider({
+      name: 'js-upscaler',
+      models: [{ id: 'x4', kind: 'image', operation: 'upscale' }],
+      async generate(call) {
+        calls.push(call);
+        const [input] = call.inputs;
+        const bytes = await fs.promises.readFile(input.path);
+        seen.push(bytes);
+        return bytes;
+      },
+    });
+    const models = engine.providers().find((p) => p.name === 'js-upscaler').models;
+    assert.deepEqual(models.map((m) => [m.id, m.operation]), [['x4', 'upscale']]);
+
+    const parent = await engine.generate({ kind: 'image', prompt: 'moss', width: 16, height: 16, clientId: 'demo' });
+    const parentBytes = await engine.readBytes(parent.id);
+    const job = await engine.wait((await engine.submit({
+      clientId: 'demo', spec: { kind: 'derive', parentId: parent.id, operation: { op: 'upscale' } },
+    })).id);
+    assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+    assert.equal(job.provider, 'js-upscaler');
+    assert.equal(job.model, 'x4');
+
+    assert.equal(calls.length, 1);
+    const [call] = calls;
+    assert.equal(call.model, 'x4');
+    assert.equal(call.jobId, job.id);
+    assert.deepEqual(call.spec, { kind: 'derive', parentId: parent.id, operation: { op: 'upscale', prompt: null, mode: 'fast' } });
+    assert.equal(call.inputs.length, 1);
+    const [input] = call.inputs;
+    assert.deepEqual(Object.keys(input).sort(), ['asset', 'path', 'role']);
+    assert.equal(input.role, 'parent');
+    assert.equal(typeof input.path, 'string');
+    // The input's asset is camelCased like any other asset.
+    assert.deepEqual(input.asset, parent);
+    assert.equal(input.asset.id, parent.id);
+    assert.equal(input.asset.clientId, 'demo');
+    assert.ok(seen[0].equals(parentBytes), 'the input file holds the parent\'s bytes');
+
+    assert.equal(job.assetIds.length, 1);
+    const derived = await engine.asset(job.assetIds[0]);
+    assert.deepEqual(derived.source, { kind: 'derived', parentId: parent.id, operation: 'upscale' });
+    assert.ok((await engine.readBytes(derived.id)).equals(parentBytes));
+  });
+
+  await t.test('a model may only declare an operation a provider performs', () => {
+    for (const operation of ['thumbnail', 'nonsense']) {
+      assert.throws(() => engine.registerProvider({
+        name: `js-${operation}`,
+        models: [{ id: 'm', kind: 'image', operation }],
+        generate() {},
+      }), (e) => {
+        assert.ok(e instanceof GaiaError);
+        assert.equal(e.code, 'invalid_request');
+        assert.match(e.message, /models\[0\]\.operation/);
+        assert.equal(e.field, 'models[0].operation');
+        return true;
+      });
+    }
   });
 });

@@ -1,5 +1,8 @@
 // Type-checked against the published index.d.ts with `tsc --noEmit`.
-import { Engine, GaiaError, type Asset, type Event, type Job, type JsProvider } from 'gaia-engine';
+import { readFile } from 'node:fs/promises';
+import {
+  Engine, GaiaError, type Asset, type CallInput, type Event, type Job, type JsProvider, type JsProviderModel,
+} from 'gaia-engine';
 
 const engine: Engine = await Engine.open({ path: '.gaia', workers: 2, providers: { procedural: { enabled: true } } });
 const asset: Asset = await engine.generate({
@@ -43,6 +46,25 @@ const provider: JsProvider = {
   },
 };
 engine.registerProvider(provider);
+const upscaler: JsProvider = {
+  name: 'my-upscaler',
+  models: [{ id: 'x4', kind: 'image', operation: 'upscale' }],
+  async generate(call) {
+    const parent: CallInput | undefined = call.inputs.find((input) => input.role === 'parent');
+    if (parent === undefined || call.spec.kind !== 'derive') throw new GaiaError('invalid_request', 'derivations only');
+    const op: string = call.spec.operation.op;
+    if (parent.asset.type === 'image') console.log(parent.asset.width, op);
+    return readFile(parent.path);
+  },
+};
+engine.registerProvider(upscaler);
+// @ts-expect-error: a model may only declare an operation a provider performs
+const local: JsProviderModel = { id: 'thumbs', kind: 'image', operation: 'thumbnail' };
+console.log(local);
+const derived: Job = await engine.submit({
+  clientId: 'demo', spec: { kind: 'derive', parentId: asset.id, operation: { op: 'upscale', mode: 'fast' } },
+});
+console.log(derived.id);
 try {
   await engine.job('nope');
 } catch (error) {
