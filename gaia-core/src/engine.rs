@@ -80,6 +80,10 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     /// Everything has stopped; the heartbeat ends.
     pub(crate) stopped: CancellationToken,
+    /// The shutdown's grace is over: every running job is stopped, including
+    /// one a claim already in flight hands over afterwards (jobs' tokens are
+    /// its children).
+    stop_jobs: CancellationToken,
     shutting_down: AtomicBool,
     running: Mutex<HashMap<JobId, CancellationToken>>,
     /// Running jobs that were canceled, as opposed to stopped by a shutdown
@@ -114,7 +118,7 @@ impl Shared {
     }
 
     pub(crate) fn register_running(&self, job_id: JobId) -> CancellationToken {
-        let token = CancellationToken::new();
+        let token = self.stop_jobs.child_token();
         lock(&self.running).insert(job_id, token.clone());
         token
     }
@@ -289,6 +293,7 @@ impl EngineBuilder {
             submit_gate: tokio::sync::RwLock::new(()),
             shutdown: CancellationToken::new(),
             stopped: CancellationToken::new(),
+            stop_jobs: CancellationToken::new(),
             shutting_down: AtomicBool::new(false),
             running: Mutex::new(HashMap::new()),
             canceled: Mutex::new(HashSet::new()),
@@ -790,9 +795,7 @@ impl Engine {
         while self.shared.running_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        for token in lock(&self.shared.running).values() {
-            token.cancel();
-        }
+        self.shared.stop_jobs.cancel();
         let slots: Vec<JoinHandle<()>> = lock(&self.shared.tasks).drain(..).collect();
         self.shared.stopped.cancel();
         for task in slots {
