@@ -69,6 +69,17 @@ pub enum KindArg {
     Video,
 }
 
+/// Kinds of audio.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AudioModeArg {
+    /// A sound effect (the default).
+    Sfx,
+    /// The prompt spoken (a provider with speech: ElevenLabs).
+    Speech,
+    /// Music (a provider with music: Replicate).
+    Music,
+}
+
 /// `gaia generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -94,6 +105,12 @@ pub struct GenerateArgs {
     /// Duration in seconds (audio, video).
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Sound effect, speech or music (audio).
+    #[arg(long, value_enum)]
+    pub mode: Option<AudioModeArg>,
+    /// The voice that speaks (audio, mode speech).
+    #[arg(long)]
+    pub voice: Option<String>,
     /// A sound effect that loops seamlessly (audio).
     #[arg(long = "loop")]
     pub looping: bool,

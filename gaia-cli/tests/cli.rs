@@ -229,6 +229,23 @@ fn every_failure_exits_non_zero_with_its_code() {
         (&["jobs", "list", "--limit", "0"], "invalid_request"),
         (&["generate", "image", "x", "--loop"], "invalid_request"),
         (
+            &["generate", "model", "x", "--voice", "george"],
+            "invalid_request",
+        ),
+        (
+            &["generate", "audio", "x", "--voice", "george"],
+            "invalid_request",
+        ),
+        (
+            &["generate", "audio", "x", "--mode", "speech", "--loop"],
+            "invalid_request",
+        ),
+        // Offline, nothing speaks: the procedural provider makes effects only.
+        (
+            &["generate", "audio", "hello", "--mode", "speech"],
+            "no_provider",
+        ),
+        (
             &["generate", "audio", "coin", "--prompt-influence", "2"],
             "invalid_request",
         ),

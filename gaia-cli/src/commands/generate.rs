@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use futures::StreamExt;
 use gaia::prelude::*;
 use gaia::{
-    AudioFormat, AudioSpec, Error, EventKind, ImageFormat, ModelFormat, ModelSpec, Result, Reuse,
-    Route, RouteTarget, VideoFormat, VideoSpec,
+    AudioFormat, AudioMode, AudioSpec, Error, EventKind, ImageFormat, ModelFormat, ModelSpec,
+    Result, Reuse, Route, RouteTarget, VideoFormat, VideoSpec,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Context;
-use crate::args::{GenerateArgs, KindArg};
+use crate::args::{AudioModeArg, GenerateArgs, KindArg};
 use crate::output::Output;
 
 pub async fn run(context: &Context, args: GenerateArgs, out: &Output) -> Result<()> {
@@ -155,12 +155,15 @@ fn build_spec(args: &GenerateArgs) -> Result<Spec> {
     let size = args.size.as_deref().map(parse_size).transpose()?;
     let format = args.format.as_deref();
     if !matches!(args.kind, KindArg::Audio) {
-        let audio_only = |flag: &str| Error::invalid(flag, "applies to audio (sound effects)");
-        if args.looping {
-            return Err(audio_only("--loop"));
-        }
-        if args.prompt_influence.is_some() {
-            return Err(audio_only("--prompt-influence"));
+        let audio_only = |flag: &str| Error::invalid(flag, "applies to audio");
+        let audio_flags = [
+            ("--mode", args.mode.is_some()),
+            ("--voice", args.voice.is_some()),
+            ("--loop", args.looping),
+            ("--prompt-influence", args.prompt_influence.is_some()),
+        ];
+        if let Some((flag, _)) = audio_flags.iter().find(|(_, given)| *given) {
+            return Err(audio_only(flag));
         }
     }
     Ok(match args.kind {
@@ -180,6 +183,18 @@ fn build_spec(args: &GenerateArgs) -> Result<Spec> {
             spec.seed = args.seed;
             spec.count = args.count;
             spec.duration_s = args.duration;
+            spec.mode = match args.mode {
+                None | Some(AudioModeArg::Sfx) => AudioMode::Sfx,
+                Some(AudioModeArg::Speech) => AudioMode::Speech,
+                Some(AudioModeArg::Music) => AudioMode::Music,
+            };
+            if args.voice.is_some() && spec.mode != AudioMode::Speech {
+                return Err(Error::invalid(
+                    "--voice",
+                    "applies to speech (--mode speech)",
+                ));
+            }
+            spec.voice = args.voice.clone();
             spec.looping = args.looping;
             spec.prompt_influence = args.prompt_influence;
             spec.format = format.map(|f| parse_format(f, AUDIO_FORMATS)).transpose()?;
