@@ -144,10 +144,12 @@ impl Call {
             .inputs
             .iter()
             .map(|input| {
+                // A path that is not UTF-8 cannot be JSON text; lossy, the
+                // host gets a file-not-found it can report, not a panic here.
                 serde_json::json!({
                     "role": input.role.as_str(),
                     "asset": input.asset,
-                    "path": input.path,
+                    "path": input.path.to_string_lossy(),
                 })
             })
             .collect();
