@@ -42,11 +42,11 @@ fn default_points() -> u32 {
 
 /// The operations a provider performs (see [`Operation::is_remote`]), by
 /// wire name: what a provider's model may declare.
-pub const REMOTE_OPERATIONS: [&str; 4] = ["edit", "upscale", "retexture", "image_to_3d"];
+pub(crate) const REMOTE_OPERATIONS: [&str; 4] = ["edit", "upscale", "retexture", "image_to_3d"];
 
 /// `Ok` when `name` is an operation a provider model can declare; otherwise
 /// an `invalid_request` naming `field` and the operations there are.
-pub fn check_remote_operation(field: &str, name: &str) -> Result<()> {
+pub(crate) fn check_remote_operation(field: &str, name: &str) -> Result<()> {
     if REMOTE_OPERATIONS.contains(&name) {
         return Ok(());
     }

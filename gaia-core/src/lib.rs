@@ -25,7 +25,7 @@ pub use asset::{
 pub use config::{
     Durability, EngineConfig, EventsConfig, NatsConfig, ProviderConfig, RetryConfig, Secret,
 };
-pub use derive::{DeriveSpec, Operation, REMOTE_OPERATIONS, UpscaleMode, check_remote_operation};
+pub use derive::{DeriveSpec, Operation, UpscaleMode};
 pub use embed::{Embedder, HashedEmbedder, VectorFilter, VectorIndex};
 pub use engine::{Engine, EngineBuilder, EventStream, ProviderInfo, metrics};
 pub use engine::{

@@ -54,12 +54,23 @@ impl ModelInfo {
 
     /// A model performing the derived operation `operation` (see
     /// [`crate::Operation::name`]) and outputting `kind`.
-    ///
-    /// Hosts declaring models from configuration check the name first with
-    /// [`crate::check_remote_operation`].
     pub fn performing(mut self, operation: impl Into<String>) -> Self {
         self.operation = Some(operation.into());
         self
+    }
+
+    /// The model performing `operation` when one is declared (by a provider
+    /// written in a host language): only an operation a provider performs
+    /// (`edit`, `upscale`, `retexture`, `image_to_3d`) is accepted, anything
+    /// else is an `invalid_request` naming `field`.
+    pub fn declaring(self, field: &str, operation: Option<String>) -> Result<Self> {
+        match operation {
+            None => Ok(self),
+            Some(operation) => {
+                crate::derive::check_remote_operation(field, &operation)?;
+                Ok(self.performing(operation))
+            }
+        }
     }
 
     /// Whether it serves `spec`: a generation model serves specs of its kind,

@@ -171,22 +171,13 @@ impl JsProvider {
             .into_iter()
             .enumerate()
             .map(|(i, model)| {
-                let info = gaia::ModelInfo::new(
+                gaia::ModelInfo::new(
                     model.id,
                     model.kind,
                     model.price.map_or(gaia::PriceRule::Free, Into::into),
                     model.description,
-                );
-                match model.operation {
-                    Some(operation) => {
-                        gaia::check_remote_operation(
-                            &format!("models[{i}].operation"),
-                            &operation,
-                        )?;
-                        Ok(info.performing(operation))
-                    }
-                    None => Ok(info),
-                }
+                )
+                .declaring(&format!("models[{i}].operation"), model.operation)
             })
             .collect::<gaia::Result<_>>()?;
         Ok(Self {

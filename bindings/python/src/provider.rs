@@ -46,14 +46,8 @@ impl ModelWire {
                 micros: Money::from_micros(micros),
             },
         };
-        let info = ModelInfo::new(self.id, self.kind, price, self.description);
-        match self.operation {
-            None => Ok(info),
-            Some(operation) => {
-                gaia::check_remote_operation(&format!("models[{index}].operation"), &operation)?;
-                Ok(info.performing(operation))
-            }
-        }
+        ModelInfo::new(self.id, self.kind, price, self.description)
+            .declaring(&format!("models[{index}].operation"), self.operation)
     }
 }
 
