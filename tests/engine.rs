@@ -358,6 +358,13 @@ async fn cancels_queued_and_running_jobs() {
         }
     }
     let queued = engine.submit(image_request("behind it")).await.unwrap();
+    // Hosts already waiting on the running job, together.
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let engine = engine.clone();
+            tokio::spawn(async move { engine.wait(running.id).await })
+        })
+        .collect();
     assert_eq!(
         engine.cancel(queued.id).await.unwrap().status,
         JobStatus::Canceled
@@ -369,6 +376,9 @@ async fn cancels_queued_and_running_jobs() {
     let done = engine.wait(running.id).await.unwrap();
     assert_eq!(done.status, JobStatus::Canceled);
     assert_eq!(done.error.unwrap().code, ErrorCode::Canceled);
+    for waiter in waiters {
+        assert_eq!(waiter.await.unwrap().unwrap().status, JobStatus::Canceled);
+    }
     tokio::time::timeout(Duration::from_secs(5), async {
         while hanging.saw_cancel.load(Ordering::SeqCst) == 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -44,10 +44,11 @@ use crate::progress::Progress;
 use crate::provider::Provider;
 use crate::request::{Request, Spec};
 use crate::store::{
-    AssetFilter, BlobReader, BlobStore, Budget, CostQuery, CostReport, NewJob, Store, UsageKind,
-    UsageSummary,
+    AssetFilter, BlobReader, BlobStore, Budget, CostQuery, CostReport, Inserted, NewJob, Store,
+    UsageKind, UsageSummary,
 };
 use crate::timestamp::Timestamp;
+use events::EndWatch;
 use router::Router;
 
 /// The Gaia engine. Cheap to clone (an `Arc` inside), `Send + Sync`.
@@ -367,6 +368,17 @@ impl Engine {
 
     /// Submits many requests in one transaction: all are queued or none is.
     pub async fn submit_batch(&self, requests: Vec<Request>) -> Result<Vec<Job>> {
+        let (inserted, _) = self.queue(requests, false).await?;
+        Ok(inserted.into_iter().map(|i| i.job).collect())
+    }
+
+    /// Queues jobs; with `watch_first`, also watches for the end of the
+    /// first when it is new, from before any worker here can run it.
+    async fn queue(
+        &self,
+        requests: Vec<Request>,
+        watch_first: bool,
+    ) -> Result<(Vec<Inserted>, Option<EndWatch<'_>>)> {
         self.check_open()?;
         let router = self.shared.router();
         let mut new_jobs = Vec::with_capacity(requests.len());
@@ -396,9 +408,16 @@ impl Engine {
                     .emit(Some(entry.job.id), EventKind::JobQueued { client_id });
             }
         }
+        // Workers here wait for the gate before they run a job.
+        let watch = match inserted.first() {
+            Some(first) if watch_first && !first.existing => {
+                Some(self.shared.events.watch_end(first.job.id))
+            }
+            _ => None,
+        };
         drop(gate);
         self.shared.wake_workers();
-        Ok(inserted.into_iter().map(|i| i.job).collect())
+        Ok((inserted, watch))
     }
 
     fn new_job(&self, request: Request) -> NewJob {
@@ -433,41 +452,27 @@ impl Engine {
     /// returns it. Works for jobs run by workers in other processes too.
     pub async fn wait(&self, job_id: JobId) -> Result<Job> {
         self.check_open()?;
-        let events = self.shared.events.receiver();
+        // Watched first, so the job cannot end unseen.
+        let watch = self.shared.events.watch_end(job_id);
         let job = self.job(job_id).await?;
         if job.status.is_terminal() {
             return Ok(job);
         }
-        self.wait_for_end(job_id, events).await
+        self.wait_for_end(job_id, watch).await
     }
 
-    /// Waits with `events` subscribed before the job could have ended.
-    async fn wait_for_end(
-        &self,
-        job_id: JobId,
-        mut events: tokio::sync::broadcast::Receiver<crate::event::Event>,
-    ) -> Result<Job> {
+    /// Waits with the job's end watched since before it could have ended.
+    async fn wait_for_end(&self, job_id: JobId, watch: EndWatch<'_>) -> Result<Job> {
         loop {
-            // Events make this prompt; the timeout covers other processes' workers.
-            let deadline = tokio::time::sleep(Duration::from_millis(500));
-            tokio::pin!(deadline);
-            let ended_here = loop {
-                tokio::select! {
-                    received = events.recv() => match received {
-                        Ok(event) if event.job_id == Some(job_id) && event.kind.is_terminal() => break true,
-                        Ok(_) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break false,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                            (&mut deadline).await;
-                            break false;
-                        }
-                    },
-                    () = &mut deadline => break false,
-                    () = self.shared.shutdown.cancelled() => return Err(closed()),
+            tokio::select! {
+                () = watch.ended() => {
+                    if let Some(job) = self.shared.ended.job(job_id) {
+                        return Ok(job);
+                    }
                 }
-            };
-            if ended_here && let Some(job) = self.shared.ended.job(job_id) {
-                return Ok(job);
+                // For jobs run by workers in other processes.
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                () = self.shared.shutdown.cancelled() => return Err(closed()),
             }
             let job = self.job(job_id).await?;
             if job.status.is_terminal() {
@@ -478,14 +483,15 @@ impl Engine {
 
     /// Submits and waits; returns the first asset, or the job's error.
     pub async fn generate(&self, request: Request) -> Result<Asset> {
-        self.check_open()?;
-        // Subscribed first, so the job cannot end unseen.
-        let events = self.shared.events.receiver();
-        let job = self.submit(request).await?;
-        let job = if job.status.is_terminal() {
-            job
-        } else {
-            self.wait_for_end(job.id, events).await?
+        let (mut inserted, watch) = self.queue(vec![request], true).await?;
+        let Inserted { job, .. } = inserted
+            .pop()
+            .ok_or_else(|| Error::Internal("a batch of one returned no job".into()))?;
+        let job = match watch {
+            _ if job.status.is_terminal() => job,
+            Some(watch) => self.wait_for_end(job.id, watch).await?,
+            // An existing job (same idempotency key) may be ending anywhere.
+            None => self.wait(job.id).await?,
         };
         self.first_asset(&job).await
     }

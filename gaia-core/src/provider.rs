@@ -380,8 +380,13 @@ impl GenerateContext {
         StagingFile::create(&self.staging_dir).await
     }
 
-    /// Stages bytes already in memory, in one trip to the blocking pool.
+    /// Stages bytes already in memory: a few KiB are written in place, where
+    /// a trip to the blocking pool would cost more than the write; more in
+    /// one trip there.
     pub async fn stage_bytes(&self, bytes: &[u8]) -> Result<StagedOutput> {
+        if bytes.len() <= STAGE_IN_PLACE_MAX {
+            return stage_in(&self.staging_dir, bytes);
+        }
         let dir = self.staging_dir.clone();
         let bytes = bytes.to_vec();
         tokio::task::spawn_blocking(move || stage_in(&dir, &bytes))
@@ -389,6 +394,10 @@ impl GenerateContext {
             .map_err(|e| Error::Internal(format!("staging task failed: {e}")))?
     }
 }
+
+/// Outputs up to this size are staged in place (see
+/// [`GenerateContext::stage_bytes`]).
+const STAGE_IN_PLACE_MAX: usize = 64 * 1024;
 
 /// Writes `bytes` to a new staging file in `dir`, flushed.
 fn stage_in(dir: &Path, bytes: &[u8]) -> Result<StagedOutput> {

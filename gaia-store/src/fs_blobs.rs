@@ -80,6 +80,9 @@ pub async fn open_blob_store_with(url: &str, durability: Durability) -> Result<A
     }
 }
 
+/// Unflushed blobs up to this size are put in place, on the caller's thread.
+const PUT_IN_PLACE_MAX: u64 = 64 * 1024;
+
 /// Only 64 lowercase hex characters are keys, so no key can name a path
 /// outside the root.
 pub(crate) fn validate_key(sha256: &str) -> Result<()> {
@@ -99,6 +102,11 @@ impl BlobStore for FsBlobStore {
     async fn put(&self, staged: StagedOutput) -> Result<()> {
         let target = self.blob_path(staged.sha256())?;
         let flush = self.durability == Durability::Full;
+        if !flush && staged.size() <= PUT_IN_PLACE_MAX {
+            // A rename (or a copy of a few KiB): cheaper than a trip to the
+            // blocking pool.
+            return put_blocking(staged, &target, flush);
+        }
         tokio::task::spawn_blocking(move || put_blocking(staged, &target, flush))
             .await
             .map_err(|e| Error::Internal(format!("blob write task failed: {e}")))?

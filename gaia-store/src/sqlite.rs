@@ -15,13 +15,16 @@ mod rows;
 mod stats;
 mod usage;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gaia_core::{Durability, Error, Page, Result};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, Row, TransactionBehavior};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Params, Row, Transaction, TransactionBehavior,
+};
 
 pub use blobs::SqliteBlobStore;
 use connection::{Connections, Failure, Sql};
@@ -31,6 +34,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reader connections; WAL lets them read while the writer writes.
 const READERS: usize = 4;
+
+/// Batches of at most this many rows are written in place when the writer
+/// is free (see `SqliteStore::write_now`); larger ones take the writer's
+/// thread, so that no caller's thread is held for long.
+const SHORT_BATCH: usize = 8;
 
 /// Prepared statements kept per connection: every fixed statement of the
 /// store, and the common shapes of the listings built from filters.
@@ -146,12 +154,43 @@ impl SqliteStore {
             .writer
             .call(move |connection| {
                 let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let value = work(&tx)?;
-                tx.commit()?;
-                Ok(value)
+                commit_work(tx, work)
             })
             .await;
         self.finish(action, done)
+    }
+
+    /// [`write`](Self::write) for short work (a few rows): runs it in place
+    /// on the caller's thread when the writer connection is free and no
+    /// other process holds the database's write lock, saving the two thread
+    /// hand-offs that would cost more than the work; otherwise queues it.
+    async fn write_now<T, F>(&self, action: &str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Sql<T> + Send + 'static,
+    {
+        let work = match self.writer.free() {
+            Some(connection) => match write_in_place(&connection, work) {
+                Ok(done) => return self.finish(action, done),
+                Err(work) => work,
+            },
+            None => work,
+        };
+        self.write(action, work).await
+    }
+
+    /// A write of `rows` rows: in place when the batch is short (see
+    /// [`write_now`](Self::write_now)), on the writer's thread otherwise.
+    async fn write_rows<T, F>(&self, action: &str, rows: usize, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Sql<T> + Send + 'static,
+    {
+        if rows <= SHORT_BATCH {
+            self.write_now(action, work).await
+        } else {
+            self.write(action, work).await
+        }
     }
 
     /// Runs `work` on a reader connection.
@@ -162,6 +201,20 @@ impl SqliteStore {
     {
         let done = self.reader.call(move |connection| work(connection)).await;
         self.finish(action, done)
+    }
+
+    /// [`read`](Self::read) for short work (a row or an indexed aggregate),
+    /// run in place when a reader connection is free.
+    async fn read_now<T, F>(&self, action: &str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Sql<T> + Send + 'static,
+    {
+        if let Some(connection) = self.reader.free() {
+            let done = catch_unwind(AssertUnwindSafe(|| work(&connection)));
+            return self.finish(action, done.map_err(|_| connection::Closed));
+        }
+        self.read(action, work).await
     }
 
     /// A page of a listing newest first: `query` selects `seq` and the
@@ -204,6 +257,51 @@ impl SqliteStore {
     fn failed(&self, action: &str, error: impl std::error::Error + Send + Sync + 'static) -> Error {
         Error::storage(format!("cannot {action} in {}", self.location), error)
     }
+}
+
+/// Runs `work` in a write transaction on a lent connection, unless another
+/// process holds the write lock: then `work` comes back untouched, to wait
+/// for the lock on the connection's thread rather than on the caller's. A
+/// panic in `work` rolls its transaction back and fails only this call.
+fn write_in_place<T, F>(
+    connection: &Connection,
+    work: F,
+) -> std::result::Result<std::result::Result<Sql<T>, connection::Closed>, F>
+where
+    F: FnOnce(&Connection) -> Sql<T>,
+{
+    if let Err(e) = connection.busy_timeout(Duration::ZERO) {
+        return Ok(Ok(Err(e.into())));
+    }
+    // Unchecked only in that it takes `&Connection`: a lent connection is
+    // this caller's alone.
+    let tx = match Transaction::new_unchecked(connection, TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let restored = connection.busy_timeout(BUSY_TIMEOUT);
+            return match e {
+                rusqlite::Error::SqliteFailure(failure, _)
+                    if failure.code == rusqlite::ErrorCode::DatabaseBusy && restored.is_ok() =>
+                {
+                    Err(work)
+                }
+                other => Ok(Ok(Err(other.into()))),
+            };
+        }
+    };
+    // Holding the write lock, the transaction's statements never wait.
+    if let Err(e) = tx.busy_timeout(BUSY_TIMEOUT) {
+        return Ok(Ok(Err(e.into())));
+    }
+    Ok(catch_unwind(AssertUnwindSafe(|| commit_work(tx, work))).map_err(|_| connection::Closed))
+}
+
+/// Runs `work` in an open write transaction: commits when it returns `Ok`,
+/// rolls back (on drop) when it returns `Err`.
+fn commit_work<T>(tx: Transaction<'_>, work: impl FnOnce(&Connection) -> Sql<T>) -> Sql<T> {
+    let value = work(&tx)?;
+    tx.commit()?;
+    Ok(value)
 }
 
 /// Opens a connection to a database file (creating it) and configures it.

@@ -107,6 +107,33 @@ async fn two_stores_on_one_file_share_the_queue() {
     assert_eq!(all.len(), 20);
 }
 
+/// Short writes run in place on the caller's thread, but never wait there
+/// for another process's write lock: on this single-threaded runtime such a
+/// wait would hold up the very task that releases the lock.
+#[tokio::test]
+async fn a_short_write_waits_for_another_process_off_the_callers_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&url_in(&dir)).await.unwrap();
+    let other = rusqlite::Connection::open(dir.path().join("nested/gaia.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let insert = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .insert_jobs(vec![conformance::new_job("c", 0).unwrap()])
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!insert.is_finished(), "the insert waits for the lock");
+    other.execute_batch("COMMIT").unwrap();
+    let inserted = insert.await.unwrap().unwrap();
+    assert_eq!(inserted.len(), 1);
+    let lease = gaia_core::Timestamp::from_millis(T0.millis() + 30_000);
+    let claimed = store.claim_job("w", T0, lease).await.unwrap().unwrap();
+    assert_eq!(claimed.job.id, inserted[0].job.id);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_opens_migrate_once() {
     let dir = tempfile::tempdir().unwrap();

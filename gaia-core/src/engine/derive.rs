@@ -144,12 +144,9 @@ async fn make_derived(
     let media = match output.media {
         Some(media) => media,
         None => {
-            let path = staged.path().to_owned();
             let kind = spec.operation.output_kind();
             let tileable = keeps_tiling(&spec.operation, &parent.media);
-            tokio::task::spawn_blocking(move || verify::inspect(&path, kind, tileable))
-                .await
-                .map_err(|e| Error::Internal(format!("verification task failed: {e}")))??
+            verify::inspect_staged(staged.path(), staged.size(), kind, tileable).await?
         }
     };
     let size_bytes = staged.size();

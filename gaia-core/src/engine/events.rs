@@ -1,11 +1,13 @@
 //! The event bus: numbers events and hands them to every sink in order.
 
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
@@ -22,6 +24,9 @@ const STREAM_CAPACITY: usize = 4_096;
 pub(crate) struct EventBus {
     state: Mutex<BusState>,
     stream: broadcast::Sender<Event>,
+    /// Hosts waiting for a job to end, woken by its terminal event alone
+    /// (a waiter on the stream would wake at every event of every job).
+    waiting: Mutex<HashMap<JobId, Arc<JobEnd>>>,
 }
 
 struct BusState {
@@ -35,12 +40,14 @@ impl EventBus {
         Self {
             state: Mutex::new(BusState { seq: 0, sinks }),
             stream,
+            waiting: Mutex::new(HashMap::new()),
         }
     }
 
     /// Publishes one event. The lock makes `seq` order and delivery order the
     /// same for every sink; sinks must not block.
     pub(crate) fn emit(&self, job_id: Option<JobId>, kind: EventKind) {
+        let ends_job = job_id.filter(|_| kind.is_terminal());
         let mut state = match self.state.lock() {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
@@ -57,6 +64,25 @@ impl EventBus {
         }
         // No subscriber is not an error: events are not the source of truth.
         let _ = self.stream.send(event);
+        drop(state);
+        if let Some(job_id) = ends_job
+            && let Some(end) = lock(&self.waiting).get(&job_id)
+        {
+            end.published.fetch_add(1, Ordering::AcqRel);
+            end.notify.notify_waiters();
+        }
+    }
+
+    /// Registers interest in the end of a job, until the watch is dropped.
+    pub(crate) fn watch_end(&self, job_id: JobId) -> EndWatch<'_> {
+        let end = lock(&self.waiting).entry(job_id).or_default().clone();
+        let seen = AtomicU64::new(end.published.load(Ordering::Acquire));
+        EndWatch {
+            bus: self,
+            job_id,
+            end,
+            seen,
+        }
     }
 
     /// Adds a sink; it sees every event from now on.
@@ -90,10 +116,54 @@ impl EventBus {
             inner: BroadcastStream::new(self.stream.subscribe()),
         }
     }
+}
 
-    pub(crate) fn receiver(&self) -> broadcast::Receiver<Event> {
-        self.stream.subscribe()
+/// How many terminal events of a watched job have been published.
+#[derive(Default)]
+struct JobEnd {
+    published: AtomicU64,
+    notify: Notify,
+}
+
+/// Tells a waiter when its job's terminal event has been published.
+pub(crate) struct EndWatch<'a> {
+    bus: &'a EventBus,
+    job_id: JobId,
+    end: Arc<JobEnd>,
+    /// The count of terminal events this waiter has seen.
+    seen: AtomicU64,
+}
+
+impl EndWatch<'_> {
+    /// Completes at the job's next terminal event (at once if one was
+    /// published since the watch began or the last call).
+    pub(crate) async fn ended(&self) {
+        loop {
+            let notified = self.end.notify.notified();
+            let published = self.end.published.load(Ordering::Acquire);
+            if published != self.seen.load(Ordering::Acquire) {
+                self.seen.store(published, Ordering::Release);
+                return;
+            }
+            notified.await;
+        }
     }
+}
+
+impl Drop for EndWatch<'_> {
+    fn drop(&mut self) {
+        let mut waiting = lock(&self.bus.waiting);
+        // The map's reference and this one: no other waiter is left.
+        if Arc::strong_count(&self.end) == 2 {
+            waiting.remove(&self.job_id);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The engine's events as a stream. A subscriber that falls more than a few

@@ -358,12 +358,9 @@ async fn store_outputs(
     let count = generation.outputs.len();
     let mut assets: Vec<Asset> = Vec::with_capacity(count);
     for (index, output) in generation.outputs.into_iter().enumerate() {
-        let path = output.path().to_owned();
-        let kind = spec.kind();
-        let media = tokio::task::spawn_blocking(move || verify::inspect(&path, kind, tileable))
-            .await
-            .map_err(|e| Error::Internal(format!("verification task failed: {e}")))??;
         let size_bytes = output.size();
+        let media =
+            verify::inspect_staged(output.path(), size_bytes, spec.kind(), tileable).await?;
         let sha256 = output.sha256().to_owned();
         let output_metadata = output.metadata().clone();
         shared.blobs.put(output).await?;
@@ -573,6 +570,9 @@ async fn succeed(shared: &Shared, completion: Completion) -> Result<()> {
             cost_micros: job.cost_micros,
         },
     );
+    // A host woken by the event runs before this slot's housekeeping (its
+    // store calls run in place, without yielding).
+    tokio::task::yield_now().await;
     if let Some(unsaved) = unsaved
         && let Err(e) = shared.search.save(shared, unsaved).await
     {

@@ -28,7 +28,7 @@ impl SqliteStore {
         .await?;
         let start = Instant::now();
         for i in 0..cycles {
-            self.write("bench insert", move |connection| {
+            self.write_now("bench insert", move |connection| {
                 connection
                     .prepare_cached(
                         "INSERT INTO bench_queue (status, priority, payload) \
@@ -49,7 +49,7 @@ impl SqliteStore {
                     )
                 })
                 .await?;
-            self.write("bench done", move |connection| {
+            self.write_now("bench done", move |connection| {
                 connection
                     .prepare_cached("UPDATE bench_queue SET status = 'done' WHERE seq = ?")?
                     .execute(params![seq])?;

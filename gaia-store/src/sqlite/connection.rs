@@ -7,9 +7,14 @@
 //! statement from async code separately costs two hand-offs per statement,
 //! and on an idle machine a hand-off to a parked thread costs more than the
 //! statement itself.)
+//!
+//! A short unit of work may skip even those two: [`Connections::free`] lends
+//! a connection that no thread is using to the caller, which runs the work
+//! in place.
 
+use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -60,6 +65,27 @@ struct Inner {
     /// `None` once closed.
     queue: Mutex<Option<Sender<Work>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Every connection, shared by its thread and by callers it is lent to;
+    /// `None` once closed.
+    connections: Vec<Shared>,
+}
+
+/// One connection, locked by whoever runs work on it.
+type Shared = Arc<Mutex<Option<Connection>>>;
+
+/// A connection lent to a caller, which runs its work in place; the
+/// connection's thread waits until it is dropped.
+pub(crate) struct Lent<'a>(MutexGuard<'a, Option<Connection>>);
+
+impl Deref for Lent<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        // Only lent while open (see `Connections::free`).
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a closed connection is never lent"))
+    }
 }
 
 /// The connection set was closed, or a connection's thread died.
@@ -72,19 +98,24 @@ impl Connections {
     /// debuggers and panics).
     pub(crate) fn start(name: &str, connections: Vec<Connection>) -> std::io::Result<Self> {
         let (queue, work) = crossbeam_channel::unbounded::<Work>();
+        let connections: Vec<Shared> = connections
+            .into_iter()
+            .map(|connection| Arc::new(Mutex::new(Some(connection))))
+            .collect();
         let mut threads = Vec::with_capacity(connections.len());
-        for (n, connection) in connections.into_iter().enumerate() {
-            let work = work.clone();
+        for (n, connection) in connections.iter().enumerate() {
+            let (work, connection) = (work.clone(), connection.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("{name}-{n}"))
-                    .spawn(move || serve(connection, &work))?,
+                    .spawn(move || serve(&connection, &work))?,
             );
         }
         Ok(Self {
             inner: Arc::new(Inner {
                 queue: Mutex::new(Some(queue)),
                 threads: Mutex::new(threads),
+                connections,
             }),
         })
     }
@@ -105,6 +136,21 @@ impl Connections {
         answer.await.map_err(|_| Closed)
     }
 
+    /// Lends a connection that no thread is running work on, for work short
+    /// enough to run in place on the caller's thread; `None` when every
+    /// connection is busy (or the set is closed), and the work goes through
+    /// [`Connections::call`].
+    pub(crate) fn free(&self) -> Option<Lent<'_>> {
+        self.inner.connections.iter().find_map(|connection| {
+            let guard = match connection.try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => return None,
+            };
+            guard.is_some().then(|| Lent(guard))
+        })
+    }
+
     fn sender(&self) -> Result<Sender<Work>, Closed> {
         let queue = self
             .inner
@@ -115,7 +161,7 @@ impl Connections {
     }
 
     /// Refuses new work, lets the work already queued finish, and waits for
-    /// every thread to close its connection.
+    /// every thread to end and every connection to close.
     pub(crate) async fn close(&self) {
         self.inner
             .queue
@@ -129,25 +175,35 @@ impl Connections {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        if threads.is_empty() {
-            return;
-        }
-        let joined = tokio::task::spawn_blocking(move || {
+        let connections = self.inner.connections.clone();
+        // Closing a file connection may checkpoint its log: blocking work.
+        let closed = tokio::task::spawn_blocking(move || {
             for thread in threads {
-                // A thread that panicked has nothing left to close.
+                // A thread that panicked has nothing left to run.
                 let _ = thread.join();
             }
+            for connection in connections {
+                drop(lock(&connection).take());
+            }
         });
-        let _ = joined.await;
+        let _ = closed.await;
     }
+}
+
+fn lock(connection: &Shared) -> MutexGuard<'_, Option<Connection>> {
+    // A panic in a unit of work rolled its transaction back while unwinding.
+    connection.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A connection's thread: runs work until every sender is gone. A panic in
 /// one unit of work drops its reply (the caller sees `Closed`) and leaves
 /// the connection serving the next.
-fn serve(mut connection: Connection, work: &Receiver<Work>) {
+fn serve(connection: &Shared, work: &Receiver<Work>) {
     while let Ok(job) = work.recv() {
-        let _ = catch_unwind(AssertUnwindSafe(|| job(&mut connection)));
+        let mut connection = lock(connection);
+        if let Some(connection) = connection.as_mut() {
+            let _ = catch_unwind(AssertUnwindSafe(|| job(connection)));
+        }
     }
 }
 
@@ -205,6 +261,24 @@ mod tests {
                 assert_eq!(value, n);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn only_an_idle_connection_is_lent() {
+        let connections = memory(1);
+        let lent = connections.free().unwrap();
+        assert!(connections.free().is_none(), "lent once at a time");
+        // The thread waits for the lent connection, then serves the call.
+        let queued = tokio::spawn({
+            let connections = connections.clone();
+            async move { connections.call(|_| "served").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!queued.is_finished());
+        drop(lent);
+        assert_eq!(queued.await.unwrap().unwrap(), "served");
+        connections.close().await;
+        assert!(connections.free().is_none(), "a closed set lends nothing");
     }
 
     #[tokio::test]

@@ -115,7 +115,7 @@ const FIND_REUSABLE: &str = concat!(
 impl JobStore for SqliteStore {
     async fn insert_jobs(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
         // A batch commits whole or not at all.
-        self.write("insert jobs", move |connection| {
+        self.write_rows("insert jobs", jobs.len(), move |connection| {
             jobs.into_iter()
                 .map(|new| insert_job(connection, new))
                 .collect()
@@ -130,7 +130,7 @@ impl JobStore for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<Option<ClaimedJob>> {
         let worker = worker.to_owned();
-        self.write("claim a job", move |connection| {
+        self.write_now("claim a job", move |connection| {
             first_row(
                 connection,
                 CLAIM_JOB,
@@ -171,7 +171,7 @@ impl JobStore for SqliteStore {
         attempt: &AttemptStart,
     ) -> Result<Option<AttemptStarted>> {
         let (worker, attempt) = (worker.to_owned(), attempt.clone());
-        self.write(
+        self.write_now(
             &format!("start an attempt of job {job_id}"),
             move |connection| start_attempt(connection, &job_id.to_string(), &worker, &attempt),
         )
@@ -179,7 +179,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn set_progress(&self, job_id: JobId, progress: Progress) -> Result<()> {
-        self.write(
+        self.write_now(
             &format!("save the progress of job {job_id}"),
             move |connection| {
                 connection
@@ -201,7 +201,7 @@ impl JobStore for SqliteStore {
             .chunks(LOG_LINES_PER_INSERT)
             .map(|chunk| log_insert(job_id, chunk))
             .collect();
-        self.write(
+        self.write_now(
             &format!("append log lines of job {job_id}"),
             move |connection| {
                 for insert in &inserts {
@@ -214,7 +214,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn job_logs(&self, job_id: JobId) -> Result<Vec<LogLine>> {
-        self.read(
+        self.read_now(
             &format!("read the log of job {job_id}"),
             move |connection| {
                 all_rows(
@@ -235,7 +235,7 @@ impl JobStore for SqliteStore {
         checkpoint: &str,
     ) -> Result<Option<()>> {
         let (worker, checkpoint) = (worker.to_owned(), checkpoint.to_owned());
-        self.write(
+        self.write_now(
             &format!("save the checkpoint of job {job_id}"),
             move |connection| {
                 let saved = connection
@@ -252,7 +252,7 @@ impl JobStore for SqliteStore {
 
     async fn complete_job(&self, worker: &str, completion: Completion) -> Result<Option<Job>> {
         let worker = worker.to_owned();
-        self.write(
+        self.write_now(
             &format!("complete job {}", completion.job_id),
             move |connection| complete_job(connection, &worker, &completion),
         )
@@ -261,7 +261,7 @@ impl JobStore for SqliteStore {
 
     async fn retry_later(&self, worker: &str, retry: Retry) -> Result<Option<()>> {
         let worker = worker.to_owned();
-        self.write(
+        self.write_now(
             &format!("requeue job {}", retry.job_id),
             move |connection| {
                 let requeued = connection
@@ -297,7 +297,7 @@ impl JobStore for SqliteStore {
         run_after: Timestamp,
     ) -> Result<Option<()>> {
         let worker = worker.to_owned();
-        self.write(&format!("release job {job_id}"), move |connection| {
+        self.write_now(&format!("release job {job_id}"), move |connection| {
             // The attempt never reached the provider, so it is not counted.
             let released = connection
                 .prepare_cached(
@@ -319,7 +319,7 @@ impl JobStore for SqliteStore {
         run_after: Timestamp,
     ) -> Result<Option<()>> {
         let (worker, provider) = (worker.to_owned(), provider.to_owned());
-        self.write(&format!("defer job {job_id}"), move |connection| {
+        self.write_now(&format!("defer job {job_id}"), move |connection| {
             // Like a release; the slot trigger of migration 0003 makes the
             // job due as soon as a call of `provider` ends.
             let deferred = connection
@@ -348,7 +348,7 @@ impl JobStore for SqliteStore {
         at: Timestamp,
     ) -> Result<Option<Job>> {
         let worker = worker.to_owned();
-        self.write(&format!("fail job {job_id}"), move |connection| {
+        self.write_now(&format!("fail job {job_id}"), move |connection| {
             let failed = first_row(
                 connection,
                 FAIL_JOB,
@@ -375,7 +375,7 @@ impl JobStore for SqliteStore {
             message: "canceled by request".to_owned(),
             retryable: false,
         };
-        self.write(&format!("cancel job {job_id}"), move |connection| {
+        self.write_now(&format!("cancel job {job_id}"), move |connection| {
             let job = first_row(
                 connection,
                 CANCEL_JOB,
@@ -392,7 +392,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn retry_job(&self, job_id: JobId, now: Timestamp) -> Result<Job> {
-        self.write(&format!("retry job {job_id}"), move |connection| {
+        self.write_now(&format!("retry job {job_id}"), move |connection| {
             let job = first_row(
                 connection,
                 RETRY_JOB,
@@ -458,7 +458,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn job(&self, job_id: JobId) -> Result<Option<Job>> {
-        self.read(&format!("read job {job_id}"), move |connection| {
+        self.read_now(&format!("read job {job_id}"), move |connection| {
             first_row(
                 connection,
                 concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = ?"),

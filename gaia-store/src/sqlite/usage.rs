@@ -27,7 +27,8 @@ impl SqliteStore {
             .iter()
             .map(|(asset_id, vector)| (asset_id.to_string(), embed::to_le_bytes(vector)))
             .collect();
-        self.write("store embeddings", move |connection| {
+        let rows = vectors.len();
+        self.write_rows("store embeddings", rows, move |connection| {
             // INSERT … SELECT: an asset deleted meanwhile gets no vector.
             let mut insert = connection.prepare_cached(
                 "INSERT INTO embeddings (asset_id, model, vector) \
