@@ -15,9 +15,9 @@ mod search;
 mod usage;
 mod worker;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,8 +44,8 @@ use crate::progress::Progress;
 use crate::provider::Provider;
 use crate::request::{Request, Spec};
 use crate::store::{
-    AssetFilter, BlobReader, BlobStore, Budget, CostQuery, CostReport, Inserted, NewJob, Store,
-    UsageKind, UsageSummary,
+    AssetFilter, BlobReader, BlobStore, Budget, ClaimedJob, CostQuery, CostReport, Inserted,
+    NewJob, Store, UsageKind, UsageSummary,
 };
 use crate::timestamp::Timestamp;
 use events::EndWatch;
@@ -73,6 +73,11 @@ pub(crate) struct Shared {
     pub(crate) staging_dir: PathBuf,
     shutdown_grace: Duration,
     pub(crate) wake: Notify,
+    /// Slots waiting for work: a submit then claims for them in its own
+    /// transaction, and the woken slot starts without a claim of its own.
+    idle_slots: AtomicUsize,
+    /// Jobs a submit claimed for an idle slot, until a slot takes them.
+    handed_over: Mutex<VecDeque<ClaimedJob>>,
     /// Held (shared) by submits and retries from their write until their
     /// `job_queued` events are out; a worker passes it (exclusive) before a
     /// job's first event, so `job_queued` always comes first.
@@ -164,6 +169,26 @@ impl Shared {
 
     fn running_count(&self) -> usize {
         lock(&self.running).len()
+    }
+
+    /// Counts a slot as idle while the returned guard lives.
+    pub(crate) fn enter_idle(&self) -> IdleSlot<'_> {
+        self.idle_slots.fetch_add(1, Ordering::AcqRel);
+        IdleSlot(self)
+    }
+
+    /// A job a submit claimed for an idle slot, if one is waiting.
+    pub(crate) fn take_handed_over(&self) -> Option<ClaimedJob> {
+        lock(&self.handed_over).pop_front()
+    }
+}
+
+/// A slot of this engine waiting for work (see [`Shared::enter_idle`]).
+pub(crate) struct IdleSlot<'a>(&'a Shared);
+
+impl Drop for IdleSlot<'_> {
+    fn drop(&mut self) {
+        self.0.idle_slots.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -296,6 +321,8 @@ impl EngineBuilder {
             stopped: CancellationToken::new(),
             stop_jobs: CancellationToken::new(),
             shutting_down: AtomicBool::new(false),
+            idle_slots: AtomicUsize::new(0),
+            handed_over: Mutex::new(VecDeque::new()),
             running: Mutex::new(HashMap::new()),
             canceled: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
@@ -399,7 +426,7 @@ impl Engine {
             new_jobs.push(self.new_job(request));
         }
         let gate = self.shared.submit_gate.read().await;
-        let inserted = self.shared.store.insert_jobs(new_jobs).await?;
+        let inserted = self.insert(new_jobs).await?;
         for entry in &inserted {
             if !entry.existing {
                 let client_id = entry.job.request.client_id.clone();
@@ -418,6 +445,26 @@ impl Engine {
         drop(gate);
         self.shared.wake_workers();
         Ok((inserted, watch))
+    }
+
+    /// Inserts jobs; when a slot here is idle, also claims the next due job
+    /// for it in the same store call and hands it over.
+    async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
+        let shared = &self.shared;
+        if shared.idle_slots.load(Ordering::Acquire) == 0 || shared.is_shutting_down() {
+            return shared.store.insert_jobs(jobs).await;
+        }
+        let now = Timestamp::now();
+        let (inserted, claimed) = shared
+            .store
+            .insert_jobs_and_claim(jobs, &shared.worker_id, now, now.plus(shared.lease))
+            .await?;
+        if let Some(claimed) = claimed {
+            // Taken by the slot the submit wakes; `close` releases it if no
+            // slot does.
+            lock(&shared.handed_over).push_back(claimed);
+        }
+        Ok(inserted)
     }
 
     fn new_job(&self, request: Request) -> NewJob {
@@ -807,9 +854,27 @@ impl Engine {
         for task in slots {
             let _ = task.await;
         }
+        self.release_handed_over().await;
         self.shared.usage.flush().await;
         self.shared.events.flush_sinks().await;
         Ok(())
+    }
+
+    /// Releases the jobs submits claimed for slots that stopped before
+    /// taking them (once no submit is still handing one over).
+    async fn release_handed_over(&self) {
+        let _no_submit = self.shared.submit_gate.write().await;
+        while let Some(claimed) = self.shared.take_handed_over() {
+            let job_id = claimed.job.id;
+            let released = self
+                .shared
+                .store
+                .release_job(job_id, &self.shared.worker_id, Timestamp::now())
+                .await;
+            if let Err(e) = released {
+                tracing::warn!(%job_id, error = %e, "cannot release at shutdown; its lease will expire");
+            }
+        }
     }
 
     /// Whether [`Engine::close`] was called.

@@ -129,6 +129,23 @@ pub trait JobStore: Send + Sync + 'static {
         lease_until: Timestamp,
     ) -> Result<Option<ClaimedJob>>;
 
+    /// [`insert_jobs`](Self::insert_jobs), then
+    /// [`claim_job`](Self::claim_job) for `worker`: what a submit does when
+    /// one of its engine's workers is idle, so that the worker starts at
+    /// once. A store may do both in one transaction; the claimed job need
+    /// not be one of those inserted.
+    async fn insert_jobs_and_claim(
+        &self,
+        jobs: Vec<NewJob>,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(Vec<Inserted>, Option<ClaimedJob>)> {
+        let inserted = self.insert_jobs(jobs).await?;
+        let claimed = self.claim_job(worker, now, lease_until).await?;
+        Ok((inserted, claimed))
+    }
+
     /// The earliest instant a queued job becomes due, if any is queued.
     async fn next_due(&self) -> Result<Option<Timestamp>>;
 

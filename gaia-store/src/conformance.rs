@@ -73,6 +73,7 @@ macro_rules! store_conformance_tests {
             idempotency_conflict_rolls_back_the_batch,
             claim_order_is_priority_then_submission,
             claim_respects_run_after,
+            insert_and_claim_takes_the_next_due_job,
             claims_are_exclusive_under_concurrency,
             heartbeat_renews_held_jobs,
             lease_guarded_calls_need_the_holder,
@@ -642,6 +643,36 @@ pub async fn claim_order_is_priority_then_submission(store: Arc<dyn Store>) -> C
     }
     assert!(store.claim_job("w1", at(DAY), at(DAY)).await?.is_none());
     assert_eq!(store.next_due().await?, None);
+    Ok(())
+}
+
+/// A submit for an idle worker inserts and claims together: the claim is
+/// the queue's next due job, which need not be the one just inserted.
+pub async fn insert_and_claim_takes_the_next_due_job(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let (inserted, claimed) = store
+        .insert_jobs_and_claim(vec![new_job("c", 0)?], "w1", T0, lease())
+        .await?;
+    let claimed = present(claimed, "the inserted job, claimed")?;
+    assert_eq!(claimed.job.id, inserted[0].job.id);
+    assert_eq!(inserted[0].job.status, JobStatus::Queued, "as inserted");
+    assert_eq!(
+        (claimed.job.status, claimed.job.attempts),
+        (JobStatus::Running, 1)
+    );
+    let held = store.heartbeat("w1", at(60 * SECOND)).await?;
+    assert_eq!(held, vec![claimed.job.id], "leased to the worker");
+
+    let urgent = submit_one(store, new_job("c", 9)?).await?;
+    let (inserted, claimed) = store
+        .insert_jobs_and_claim(vec![new_job("c", 0)?], "w1", at(1), lease())
+        .await?;
+    assert_eq!(present(claimed, "the urgent job")?.job.id, urgent.id);
+    assert_eq!(claim(store, "w2").await?.job.id, inserted[0].job.id);
+    let (_, claimed) = store
+        .insert_jobs_and_claim(Vec::new(), "w1", at(2), lease())
+        .await?;
+    assert!(claimed.is_none(), "nothing left to claim");
     Ok(())
 }
 

@@ -25,17 +25,23 @@ pub(crate) async fn run_slot(shared: Arc<Shared>) {
             return;
         }
         let now = Timestamp::now();
-        match shared
-            .store
-            .claim_job(&shared.worker_id, now, now.plus(shared.lease))
-            .await
-        {
+        let next = match shared.take_handed_over() {
+            Some(claimed) => Ok(Some(claimed)),
+            None => {
+                shared
+                    .store
+                    .claim_job(&shared.worker_id, now, now.plus(shared.lease))
+                    .await
+            }
+        };
+        match next {
             Ok(Some(claimed)) => {
                 metrics::job_claimed(&claimed.job, now);
                 pipeline::run(shared.clone(), claimed).await;
             }
             Ok(None) => {
                 let idle = idle_time(&shared).await;
+                let _idle = shared.enter_idle();
                 tokio::select! {
                     () = &mut wake => {}
                     () = tokio::time::sleep(idle) => {}

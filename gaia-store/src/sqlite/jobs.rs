@@ -131,12 +131,27 @@ impl JobStore for SqliteStore {
     ) -> Result<Option<ClaimedJob>> {
         let worker = worker.to_owned();
         self.write_now("claim a job", move |connection| {
-            first_row(
-                connection,
-                CLAIM_JOB,
-                params![worker, lease_until.millis(), now.millis()],
-                claimed_from_row,
-            )
+            claim_job(connection, &worker, now, lease_until)
+        })
+        .await
+    }
+
+    async fn insert_jobs_and_claim(
+        &self,
+        jobs: Vec<NewJob>,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(Vec<Inserted>, Option<ClaimedJob>)> {
+        let worker = worker.to_owned();
+        let action = "insert jobs and claim one";
+        self.write_rows(action, jobs.len(), move |connection| {
+            let inserted = jobs
+                .into_iter()
+                .map(|new| insert_job(connection, new))
+                .collect::<Sql<Vec<_>>>()?;
+            let claimed = claim_job(connection, &worker, now, lease_until)?;
+            Ok((inserted, claimed))
         })
         .await
     }
@@ -520,6 +535,20 @@ impl JobStore for SqliteStore {
         })
         .await
     }
+}
+
+fn claim_job(
+    connection: &Connection,
+    worker: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Sql<Option<ClaimedJob>> {
+    first_row(
+        connection,
+        CLAIM_JOB,
+        params![worker, lease_until.millis(), now.millis()],
+        claimed_from_row,
+    )
 }
 
 /// Records an attempt: its provider and model, its budget reservation and its
