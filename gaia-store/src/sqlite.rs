@@ -18,6 +18,7 @@ mod usage;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use gaia_core::{Durability, Error, Page, Result};
@@ -40,6 +41,10 @@ const READERS: usize = 4;
 /// thread, so that no caller's thread is held for long.
 const SHORT_BATCH: usize = 8;
 
+/// Writes between checkpoints of the write-ahead log: a job's writes touch
+/// about ten pages each, so about SQLite's own default of 1,000 pages.
+const CHECKPOINT_EVERY: u32 = 100;
+
 /// Prepared statements kept per connection: every fixed statement of the
 /// store, and the common shapes of the listings built from filters.
 const STATEMENT_CACHE: usize = 128;
@@ -56,6 +61,8 @@ const STATEMENT_CACHE: usize = 128;
 pub struct SqliteStore {
     writer: Connections,
     reader: Connections,
+    /// Commits since the write-ahead log was last checkpointed.
+    commits: Arc<AtomicU32>,
     /// The database file (or `:memory:`), named in error messages.
     location: Arc<str>,
 }
@@ -109,6 +116,11 @@ impl SqliteStore {
             |e: rusqlite::Error| Error::storage(format!("cannot open the database {location}"), e);
         let mut writer = open_connection(path, durability).map_err(open_error)?;
         migrate::run(&mut writer, &location)?;
+        // Checkpoints run on the writer's thread (see `committed`), never
+        // inside a commit made in place on a caller's thread.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(open_error)?;
         let readers = (0..READERS)
             .map(|_| open_connection(path, durability))
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -119,6 +131,7 @@ impl SqliteStore {
             writer: Connections::start("gaia-sqlite-writer", vec![writer])
                 .map_err(threads_error)?,
             reader: Connections::start("gaia-sqlite-reader", readers).map_err(threads_error)?,
+            commits: Arc::default(),
             location,
         })
     }
@@ -136,6 +149,7 @@ impl SqliteStore {
         Ok(Self {
             writer: connections.clone(),
             reader: connections,
+            commits: Arc::default(),
             location,
         })
     }
@@ -157,6 +171,7 @@ impl SqliteStore {
                 commit_work(tx, work)
             })
             .await;
+        self.committed();
         self.finish(action, done)
     }
 
@@ -171,7 +186,11 @@ impl SqliteStore {
     {
         let work = match self.writer.free() {
             Some(connection) => match write_in_place(&connection, work) {
-                Ok(done) => return self.finish(action, done),
+                Ok(done) => {
+                    drop(connection);
+                    self.committed();
+                    return self.finish(action, done);
+                }
                 Err(work) => work,
             },
             None => work,
@@ -237,6 +256,21 @@ impl SqliteStore {
             })
             .await?;
         Ok(into_page(rows, limit))
+    }
+
+    /// Counts a write and, every [`CHECKPOINT_EVERY`] writes, has the
+    /// writer's thread checkpoint the write-ahead log (passively: readers and
+    /// other processes are not waited for), as SQLite would itself every
+    /// 1,000 pages — but off the caller's thread.
+    fn committed(&self) {
+        let commits = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
+        if commits % CHECKPOINT_EVERY == 0 {
+            self.writer.post(|connection| {
+                if let Err(e) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(error = %e, "cannot checkpoint the SQLite log");
+                }
+            });
+        }
     }
 
     /// A call's result, a database error named with the action and database.

@@ -134,6 +134,28 @@ async fn a_short_write_waits_for_another_process_off_the_callers_thread() {
     assert_eq!(claimed.job.id, inserted[0].job.id);
 }
 
+/// SQLite's own checkpoints are off on the writer (they would run inside
+/// commits made in place on a caller's thread); the store's own keep the
+/// log from growing without bound.
+#[tokio::test]
+async fn the_write_ahead_log_is_checkpointed_as_it_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&url_in(&dir)).await.unwrap();
+    let jobs = 600;
+    for _ in 0..jobs {
+        store
+            .insert_jobs(vec![conformance::new_job("c", 0).unwrap()])
+            .await
+            .unwrap();
+    }
+    let log = std::fs::metadata(dir.path().join("nested/gaia.db-wal"))
+        .unwrap()
+        .len();
+    // Never checkpointed, every insert's pages (about ten) would be in it.
+    let unbounded = jobs * 10 * 4096;
+    assert!(log < unbounded / 4, "the log holds {log} bytes");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_opens_migrate_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -136,6 +136,13 @@ impl Connections {
         answer.await.map_err(|_| Closed)
     }
 
+    /// Queues `work` without waiting for it (dropped if the set is closed).
+    pub(crate) fn post(&self, work: impl FnOnce(&mut Connection) + Send + 'static) {
+        if let Ok(queue) = self.sender() {
+            let _ = queue.send(Box::new(work));
+        }
+    }
+
     /// Lends a connection that no thread is running work on, for work short
     /// enough to run in place on the caller's thread; `None` when every
     /// connection is busy (or the set is closed), and the work goes through
