@@ -264,7 +264,7 @@ impl SqliteStore {
     /// 1,000 pages — but off the caller's thread.
     fn committed(&self) {
         let commits = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
-        if commits % CHECKPOINT_EVERY == 0 {
+        if commits.is_multiple_of(CHECKPOINT_EVERY) {
             self.writer.post(|connection| {
                 if let Err(e) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
                     tracing::warn!(error = %e, "cannot checkpoint the SQLite log");
