@@ -56,7 +56,9 @@ const STATEMENT_CACHE: usize = 128;
 /// that several processes on the same file wait for the lock (up to the busy
 /// timeout) rather than fail on a lock upgrade; reads use other connections.
 /// A store call is one unit of work on one connection's thread, so a
-/// transaction costs one round trip however many statements it runs.
+/// transaction costs one round trip however many statements it runs; the
+/// short calls of a job's path run in place when a connection is free
+/// (`write_now`), with no round trip at all.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: Connections,
