@@ -54,7 +54,7 @@ pub use store::{
     CostStore, DeletedAsset, Inserted, JobStore, NewJob, Retry, Store,
 };
 pub use store::{
-    ClientUsage, InsertedAsset, Lineage, StoredEmbedding, UsageCount, UsageKind, UsageRecord,
-    UsageSummary,
+    ClientUsage, Embeddings, InsertedAsset, Lineage, StoredEmbedding, UsageCount, UsageKind,
+    UsageRecord, UsageSummary,
 };
 pub use timestamp::Timestamp;

@@ -87,8 +87,19 @@ pub struct Completion {
     pub saved_micros: Money,
     /// The charge to settle the reservation with.
     pub cost: Option<CostEntry>,
+    /// Search vectors of the new assets, stored with them.
+    pub embeddings: Option<Embeddings>,
     /// When it finished.
     pub at: Timestamp,
+}
+
+/// Search vectors of assets, made by one embedding model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    /// The model's name.
+    pub model: String,
+    /// One vector per asset.
+    pub vectors: Vec<(AssetId, Vec<f32>)>,
 }
 
 /// A failed attempt that will be tried again.

@@ -32,7 +32,7 @@ use gaia_core::{
     JobId, JobStatus, LogLevel, LogLine, Media, Money, NewJob, PageRequest, Progress, Request,
     Result, Retry, Store, Timestamp,
 };
-use gaia_core::{InsertedAsset, UsageKind, UsageRecord};
+use gaia_core::{Embeddings, InsertedAsset, UsageKind, UsageRecord};
 
 /// What a case returns: a store error fails the case like a failed assertion.
 pub type CaseResult = Result<()>;
@@ -253,6 +253,7 @@ fn completion(
     when: Timestamp,
 ) -> Completion {
     Completion {
+        embeddings: None,
         job_id: job.id,
         assets,
         reused_assets: Vec::new(),
@@ -836,13 +837,15 @@ pub async fn complete_job_stores_assets_and_cost(store: Arc<dyn Store>) -> CaseR
     assert_eq!(started, STARTED);
     let assets = vec![image_asset(&job, &sha('a')), image_asset(&job, &sha('b'))];
     let cost = charge(&job, "mock", "m1", 40_000, at(SECOND));
-    let done = store
-        .complete_job(
-            "w1",
-            completion(&job, assets.clone(), Some(cost), at(2 * SECOND)),
-        )
-        .await?;
-    let done = present(done, "the completed job")?;
+    let mut done = completion(&job, assets.clone(), Some(cost), at(2 * SECOND));
+    done.embeddings = Some(Embeddings {
+        model: "m1".to_owned(),
+        vectors: vec![
+            (assets[0].id, vec![0.6, 0.8]),
+            (assets[1].id, vec![1.0, 0.0]),
+        ],
+    });
+    let done = present(store.complete_job("w1", done).await?, "the completed job")?;
     assert_eq!(done.status, JobStatus::Succeeded);
     assert_eq!(done.progress, Progress::DONE);
     assert_eq!(done.asset_ids, vec![assets[0].id, assets[1].id]);
@@ -859,6 +862,21 @@ pub async fn complete_job_stores_assets_and_cost(store: Arc<dyn Store>) -> CaseR
     let report = total_cost(store, "c").await?;
     assert_eq!((report.total_micros.micros(), report.entries), (40_000, 1));
     assert!(store.heartbeat("w1", at(60 * SECOND)).await?.is_empty());
+    // The search vectors came in the same transaction.
+    let mut vectors: Vec<_> = store
+        .client_embeddings(&client("c")?, "m1")
+        .await?
+        .into_iter()
+        .map(|stored| (stored.asset_id, stored.vector))
+        .collect();
+    vectors.sort_by_key(|(id, _)| assets.iter().position(|a| a.id == *id));
+    assert_eq!(
+        vectors,
+        vec![
+            (assets[0].id, vec![0.6, 0.8]),
+            (assets[1].id, vec![1.0, 0.0])
+        ]
+    );
     Ok(())
 }
 
@@ -880,8 +898,19 @@ pub async fn complete_job_is_atomic(store: Arc<dyn Store>) -> CaseResult {
         Some(cost.clone()),
         at(SECOND),
     );
+    let mut attempt_both = attempt_both;
+    attempt_both.embeddings = Some(Embeddings {
+        model: "m1".to_owned(),
+        vectors: vec![(fresh.id, vec![1.0, 0.0])],
+    });
     assert!(store.complete_job("w1", attempt_both).await.is_err());
     assert_eq!(store.asset(fresh.id).await?, None);
+    assert!(
+        store
+            .client_embeddings(&client("c")?, "m1")
+            .await?
+            .is_empty()
+    );
     assert_eq!(self::job(store, job.id).await?.status, JobStatus::Running);
     assert_eq!(total_cost(store, "c").await?.total_micros.micros(), 10);
 
@@ -900,6 +929,7 @@ pub async fn complete_job_with_reused_assets(store: Arc<dyn Store>) -> CaseResul
     let original = succeeded(store, new_job("c", 0)?, &sha('a'), 10).await?;
     let job = running(store, new_job("c", 0)?, "w1").await?;
     let reuse = Completion {
+        embeddings: None,
         job_id: job.id,
         assets: Vec::new(),
         reused_assets: original.asset_ids.clone(),
@@ -2249,6 +2279,7 @@ pub async fn savings_follow_the_cost_query(store: Arc<dyn Store>) -> CaseResult 
     ] {
         let job = running(store, job_for(request), "w").await?;
         let reuse = Completion {
+            embeddings: None,
             job_id: job.id,
             assets: Vec::new(),
             reused_assets: vec![first.id, second.id],

@@ -210,6 +210,7 @@ async fn a_job_cannot_store_an_output_index_twice() {
         .unwrap();
     let asset = conformance::image_asset(&claimed.job, &"a".repeat(64));
     let completion = Completion {
+        embeddings: None,
         job_id: claimed.job.id,
         assets: vec![asset],
         reused_assets: Vec::new(),

@@ -115,6 +115,7 @@ pub(crate) async fn run(
     }
     let asset = make_derived(shared, job, spec, &parent).await?;
     Ok(Some(Completion {
+        embeddings: None,
         job_id: job.id,
         assets: vec![asset],
         reused_assets: Vec::new(),

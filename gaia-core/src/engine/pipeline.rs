@@ -244,6 +244,7 @@ async fn generate(
         }
     }
     Ok(Generated::Done(Box::new(Completion {
+        embeddings: None,
         job_id: job.id,
         assets,
         reused_assets: Vec::new(),
@@ -527,13 +528,18 @@ async fn settle(
     }
 }
 
-async fn succeed(shared: &Shared, completion: Completion) -> Result<()> {
+async fn succeed(shared: &Shared, mut completion: Completion) -> Result<()> {
     let job_id = completion.job_id;
-    let new_assets: Vec<(AssetId, crate::id::ClientId)> = completion
-        .assets
-        .iter()
-        .map(|a| (a.id, a.client_id.clone()))
-        .collect();
+    // Stored in the job's transaction, so they are never lost in between.
+    let vectors = match shared.search.embed_new(&completion.assets).await {
+        Ok(vectors) => vectors,
+        Err(e) => {
+            // The assets are stored; only their findability suffers.
+            tracing::warn!(%job_id, error = %e, "cannot embed new assets for search");
+            None
+        }
+    };
+    completion.embeddings = vectors.as_ref().map(|v| v.embeddings.clone());
     let cost = completion.cost.clone();
     let created = completion.assets.clone();
     let Some(job) = shared
@@ -543,41 +549,32 @@ async fn succeed(shared: &Shared, completion: Completion) -> Result<()> {
     else {
         return Ok(());
     };
-    // Searchable before the host hears of them; stored after.
-    let unsaved = match shared.search.index_assets(&created).await {
-        Ok(unsaved) => Some(unsaved),
-        Err(e) => {
-            // The assets are stored; only their findability suffers.
-            tracing::warn!(%job_id, error = %e, "cannot index new assets for search");
-            None
-        }
-    };
-    shared.ended.record(job.clone(), created);
-    for (asset_id, client_id) in new_assets {
+    if let Some(vectors) = vectors {
+        shared.search.add_stored(&created, vectors);
+    }
+    for asset in &created {
         shared.events.emit(
             Some(job_id),
             EventKind::AssetCreated {
-                asset_id,
-                client_id,
+                asset_id: asset.id,
+                client_id: asset.client_id.clone(),
             },
         );
     }
+    let asset_ids = job.asset_ids.clone();
+    let cost_micros = job.cost_micros;
+    shared.ended.record(job, created);
     emit_cost(shared, job_id, cost);
     shared.events.emit(
         Some(job_id),
         EventKind::JobSucceeded {
-            asset_ids: job.asset_ids.clone(),
-            cost_micros: job.cost_micros,
+            asset_ids,
+            cost_micros,
         },
     );
-    // A host woken by the event runs before this slot's housekeeping (its
-    // store calls run in place, without yielding).
+    // A host woken by the event runs before this slot claims its next job
+    // (store calls run in place, without yielding).
     tokio::task::yield_now().await;
-    if let Some(unsaved) = unsaved
-        && let Err(e) = shared.search.save(shared, unsaved).await
-    {
-        tracing::warn!(%job_id, error = %e, "cannot store the search vectors of new assets");
-    }
     Ok(())
 }
 

@@ -27,6 +27,7 @@ pub(crate) async fn find(shared: &Shared, job: &Job) -> Result<Option<Completion
     };
     tracing::info!(job_id = %job.id, assets = reused_assets.len(), "answered by reuse");
     Ok(Some(Completion {
+        embeddings: None,
         job_id: job.id,
         assets: Vec::new(),
         reused_assets,

@@ -11,6 +11,7 @@ use crate::asset::{Asset, AssetKind, AssetSource};
 use crate::embed::{self, Embedder, VectorFilter, VectorIndex};
 use crate::error::{Error, Result};
 use crate::id::{AssetId, ClientId};
+use crate::store::Embeddings;
 
 /// Most results one search returns.
 pub const MAX_SEARCH_RESULTS: usize = 1_000;
@@ -62,13 +63,14 @@ pub(crate) struct SearchIndex {
     loading: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Vectors already searchable in memory but not yet in the store.
-#[derive(Default)]
-pub(crate) struct Unsaved {
-    rows: Vec<(AssetId, Vec<f32>)>,
-    model: String,
-    /// Held until the rows are stored when some belong to a client not in
-    /// memory: a load of that client meanwhile would miss them, so it waits.
+/// Vectors of new assets, made before the assets are stored and stored
+/// with them (in their job's transaction, or right after an import), then
+/// added to the clients in memory.
+pub(crate) struct NewVectors {
+    pub(crate) embeddings: Embeddings,
+    /// Held from before the vectors are stored until they are in memory
+    /// when some belong to a client not in memory: a load meanwhile could
+    /// read the store before they are in it, and then never see them.
     loads_wait: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -139,66 +141,56 @@ impl SearchIndex {
             .ok_or_else(|| Error::Internal("the embedder returned no vector".into()))
     }
 
-    /// Embeds new generated or imported assets (derived ones are not search
-    /// results of their own), stores the vectors, and adds them to the
-    /// clients already in memory.
+    /// Embeds new imported assets, stores the vectors, and adds them to
+    /// the clients in memory.
     pub(crate) async fn add_assets(&self, shared: &Shared, assets: &[Asset]) -> Result<()> {
-        let unsaved = self.index_assets(assets).await?;
-        self.save(shared, unsaved).await
+        let Some(new) = self.embed_new(assets).await? else {
+            return Ok(());
+        };
+        let embeddings = &new.embeddings;
+        shared
+            .store
+            .put_embeddings(&embeddings.model, &embeddings.vectors)
+            .await?;
+        self.add_stored(assets, new);
+        Ok(())
     }
 
-    /// Embeds new assets and makes them searchable at once: added to the
-    /// clients in memory now, returned to be stored afterwards (off the path
-    /// that tells a host its job succeeded). Until they are stored, a client
-    /// not in memory cannot be loaded (see [`Unsaved::loads_wait`]).
-    pub(crate) async fn index_assets(&self, assets: &[Asset]) -> Result<Unsaved> {
-        let assets: Vec<&Asset> = assets
-            .iter()
-            .filter(|a| !matches!(a.source, AssetSource::Derived { .. }))
-            .collect();
+    /// Embeds new generated or imported assets (derived ones are not search
+    /// results of their own), to be stored with them; `None` when there is
+    /// nothing to embed.
+    pub(crate) async fn embed_new(&self, assets: &[Asset]) -> Result<Option<NewVectors>> {
+        let assets: Vec<&Asset> = assets.iter().filter(|a| is_searchable(a)).collect();
         if assets.is_empty() {
-            return Ok(Unsaved::default());
+            return Ok(None);
         }
         let texts: Vec<String> = assets.iter().map(|a| text_of(a)).collect();
         let vectors = self.embedder.embed(&texts).await?;
-        let rows: Vec<(AssetId, Vec<f32>)> = assets.iter().map(|a| a.id).zip(vectors).collect();
-        // No client is loaded from the store between the check and the
-        // insert below (nor, for one not in memory, until the rows are saved).
         let loading = Arc::clone(&self.loading).lock_owned().await;
-        let in_memory: Vec<Option<ClientVectors>> =
-            assets.iter().map(|a| self.loaded(&a.client_id)).collect();
-        for ((asset, client), vector) in assets.iter().zip(&in_memory).zip(&rows) {
-            if let Some(client) = client {
-                let mut index = client.write().unwrap_or_else(|p| p.into_inner());
-                index.insert(
-                    asset.id,
-                    asset.campaign_id.as_deref(),
-                    asset.kind(),
-                    &vector.1,
-                );
-            }
-        }
-        Ok(Unsaved {
-            rows,
-            model: self.embedder.model().to_owned(),
-            loads_wait: in_memory.iter().any(Option::is_none).then_some(loading),
-        })
+        let all_in_memory = assets.iter().all(|a| self.loaded(&a.client_id).is_some());
+        Ok(Some(NewVectors {
+            embeddings: Embeddings {
+                model: self.embedder.model().to_owned(),
+                vectors: assets.iter().map(|a| a.id).zip(vectors).collect(),
+            },
+            // A loaded client stays loaded: its vectors are added after.
+            loads_wait: (!all_in_memory).then_some(loading),
+        }))
     }
 
-    /// Stores vectors that [`Self::index_assets`] left unsaved, then lets
-    /// loads waiting for them go on (whether or not the store took them).
-    pub(crate) async fn save(&self, shared: &Shared, unsaved: Unsaved) -> Result<()> {
-        let Unsaved {
-            rows,
-            model,
-            loads_wait,
-        } = unsaved;
-        if rows.is_empty() {
-            return Ok(());
+    /// Adds stored vectors of new assets to the clients in memory, then lets
+    /// loads waiting for them go on.
+    pub(crate) fn add_stored(&self, assets: &[Asset], new: NewVectors) {
+        for (asset_id, vector) in &new.embeddings.vectors {
+            let Some(asset) = assets.iter().find(|a| a.id == *asset_id) else {
+                continue;
+            };
+            if let Some(client) = self.loaded(&asset.client_id) {
+                let mut index = client.write().unwrap_or_else(|p| p.into_inner());
+                index.insert(asset.id, asset.campaign_id.as_deref(), asset.kind(), vector);
+            }
         }
-        let stored = shared.store.put_embeddings(&model, &rows).await;
-        drop(loads_wait);
-        stored
+        drop(new.loads_wait);
     }
 
     /// Forgets a deleted asset.
@@ -210,6 +202,11 @@ impl SearchIndex {
                 .remove(asset_id);
         }
     }
+}
+
+/// Derived assets are found through their parents.
+fn is_searchable(asset: &Asset) -> bool {
+    !matches!(asset.source, AssetSource::Derived { .. })
 }
 
 /// What an asset is embedded from: its prompt (when generated), name and tags.

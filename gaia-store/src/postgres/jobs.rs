@@ -357,6 +357,11 @@ impl JobStore for PostgresStore {
         for (index, asset) in completion.assets.iter().enumerate() {
             insert_asset(&mut tx, asset, Some((job_id, index))).await?;
         }
+        if let Some(embeddings) = &completion.embeddings {
+            super::usage::insert_embeddings(&mut *tx, &embeddings.model, &embeddings.vectors)
+                .await
+                .map_err(self.failed(&action))?;
+        }
         let job = job_from_row(&row)?;
         insert_reuses(&mut tx, &job, &completion).await?;
         insert_optional_cost(&mut tx, completion.cost.as_ref()).await?;

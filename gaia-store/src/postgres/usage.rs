@@ -12,40 +12,50 @@ use sqlx::{Postgres, QueryBuilder};
 use super::PostgresStore;
 use super::rows::{client_id, get, int8, money, optional_timestamp, timestamp};
 
+/// Stores vectors (replacing a model's earlier vector of the same asset);
+/// an asset deleted meanwhile gets none.
+pub(super) async fn insert_embeddings(
+    executor: impl sqlx::PgExecutor<'_>,
+    model: &str,
+    embeddings: &[(AssetId, Vec<f32>)],
+) -> std::result::Result<(), sqlx::Error> {
+    if embeddings.is_empty() {
+        return Ok(());
+    }
+    // One row per asset, the last vector given winning (one statement
+    // cannot update a row twice).
+    let mut latest: HashMap<AssetId, &[f32]> = HashMap::with_capacity(embeddings.len());
+    for (id, vector) in embeddings {
+        latest.insert(*id, vector);
+    }
+    let (ids, vectors): (Vec<String>, Vec<Vec<u8>>) = latest
+        .into_iter()
+        .map(|(id, vector)| (id.to_string(), embed::to_le_bytes(vector)))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO embeddings (asset_id, model, vector) \
+         SELECT assets.id, $1, given.vector \
+         FROM UNNEST($2::TEXT[], $3::BYTEA[]) AS given (asset_id, vector) \
+         JOIN assets ON assets.id = given.asset_id \
+         ON CONFLICT (asset_id, model) DO UPDATE SET vector = excluded.vector",
+    )
+    .bind(model)
+    .bind(ids)
+    .bind(vectors)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 impl PostgresStore {
     pub(super) async fn write_embeddings(
         &self,
         model: &str,
         embeddings: &[(AssetId, Vec<f32>)],
     ) -> Result<()> {
-        if embeddings.is_empty() {
-            return Ok(());
-        }
-        // One row per asset, the last vector given winning (one statement
-        // cannot update a row twice).
-        let mut latest: HashMap<AssetId, &[f32]> = HashMap::with_capacity(embeddings.len());
-        for (id, vector) in embeddings {
-            latest.insert(*id, vector);
-        }
-        let (ids, vectors): (Vec<String>, Vec<Vec<u8>>) = latest
-            .into_iter()
-            .map(|(id, vector)| (id.to_string(), embed::to_le_bytes(vector)))
-            .unzip();
-        // The join with assets: an asset deleted meanwhile gets no vector.
-        sqlx::query(
-            "INSERT INTO embeddings (asset_id, model, vector) \
-             SELECT assets.id, $1, given.vector \
-             FROM UNNEST($2::TEXT[], $3::BYTEA[]) AS given (asset_id, vector) \
-             JOIN assets ON assets.id = given.asset_id \
-             ON CONFLICT (asset_id, model) DO UPDATE SET vector = excluded.vector",
-        )
-        .bind(model)
-        .bind(ids)
-        .bind(vectors)
-        .execute(&self.pool)
-        .await
-        .map_err(self.failed("store embeddings"))?;
-        Ok(())
+        insert_embeddings(&self.pool, model, embeddings)
+            .await
+            .map_err(self.failed("store embeddings"))
     }
 
     pub(super) async fn read_embeddings(

@@ -652,6 +652,9 @@ fn complete_job(
     for (index, asset) in completion.assets.iter().enumerate() {
         insert_asset(connection, asset, Some((job_id, index)))?;
     }
+    if let Some(embeddings) = &completion.embeddings {
+        super::usage::insert_embeddings(connection, embeddings)?;
+    }
     insert_reuses(connection, &job, completion)?;
     insert_optional_cost(connection, completion.cost.as_ref())?;
     Ok(Some(job))

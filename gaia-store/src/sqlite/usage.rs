@@ -1,14 +1,32 @@
 //! Embedding vectors (little-endian `f32` blobs) and asset usage.
 
 use gaia_core::{
-    AssetId, AssetKind, ClientId, ClientUsage, Error, Money, Result, StoredEmbedding, UsageCount,
-    UsageKind, UsageRecord, UsageSummary, embed,
+    AssetId, AssetKind, ClientId, ClientUsage, Embeddings, Error, Money, Result, StoredEmbedding,
+    UsageCount, UsageKind, UsageRecord, UsageSummary, embed,
 };
 use rusqlite::types::Value;
-use rusqlite::{Row, params};
+use rusqlite::{Connection, Row, params};
 
 use super::rows::{client_id, get, money, optional_timestamp, timestamp};
-use super::{Query, SqliteStore, all_rows, first_row, scalar};
+use super::{Query, Sql, SqliteStore, all_rows, first_row, scalar};
+
+/// Stores vectors (replacing a model's earlier vector of the same asset);
+/// an asset deleted meanwhile gets none.
+pub(super) fn insert_embeddings(connection: &Connection, embeddings: &Embeddings) -> Sql<()> {
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO embeddings (asset_id, model, vector) \
+         SELECT id, ?, ? FROM assets WHERE id = ? \
+         ON CONFLICT (asset_id, model) DO UPDATE SET vector = excluded.vector",
+    )?;
+    for (asset_id, vector) in &embeddings.vectors {
+        insert.execute(params![
+            embeddings.model,
+            embed::to_le_bytes(vector),
+            asset_id.to_string()
+        ])?;
+    }
+    Ok(())
+}
 
 /// Rows per `INSERT` of usage records (4 variables each, well under SQLite's limit).
 const USAGE_PER_INSERT: usize = 100;
@@ -22,23 +40,13 @@ impl SqliteStore {
         if embeddings.is_empty() {
             return Ok(());
         }
-        let model = model.to_owned();
-        let vectors: Vec<(String, Vec<u8>)> = embeddings
-            .iter()
-            .map(|(asset_id, vector)| (asset_id.to_string(), embed::to_le_bytes(vector)))
-            .collect();
-        let rows = vectors.len();
+        let embeddings = Embeddings {
+            model: model.to_owned(),
+            vectors: embeddings.to_vec(),
+        };
+        let rows = embeddings.vectors.len();
         self.write_rows("store embeddings", rows, move |connection| {
-            // INSERT … SELECT: an asset deleted meanwhile gets no vector.
-            let mut insert = connection.prepare_cached(
-                "INSERT INTO embeddings (asset_id, model, vector) \
-                 SELECT id, ?, ? FROM assets WHERE id = ? \
-                 ON CONFLICT (asset_id, model) DO UPDATE SET vector = excluded.vector",
-            )?;
-            for (asset_id, vector) in vectors {
-                insert.execute(params![model, vector, asset_id])?;
-            }
-            Ok(())
+            insert_embeddings(connection, &embeddings)
         })
         .await
     }
