@@ -199,6 +199,22 @@ pub trait JobStore: Send + Sync + 'static {
     /// reservation released, job `succeeded`.
     async fn complete_job(&self, worker: &str, completion: Completion) -> Result<Option<Job>>;
 
+    /// [`complete_job`](Self::complete_job), then
+    /// [`claim_job`](Self::claim_job) for the same worker: a worker with
+    /// jobs queued behind the one it finishes goes on without a transaction
+    /// of its own for the claim. A store may do both in one transaction.
+    async fn complete_job_and_claim(
+        &self,
+        worker: &str,
+        completion: Completion,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(Option<Job>, Option<ClaimedJob>)> {
+        let completed = self.complete_job(worker, completion).await?;
+        let claimed = self.claim_job(worker, now, lease_until).await?;
+        Ok((completed, claimed))
+    }
+
     /// Puts a job back in the queue after a retryable failure.
     async fn retry_later(&self, worker: &str, retry: Retry) -> Result<Option<()>>;
 

@@ -79,6 +79,7 @@ macro_rules! store_conformance_tests {
             lease_guarded_calls_need_the_holder,
             complete_job_stores_assets_and_cost,
             complete_job_is_atomic,
+            complete_and_claim_takes_the_next_job,
             complete_job_with_reused_assets,
             retry_later_requeues_with_the_error,
             release_job_does_not_count_the_attempt,
@@ -876,6 +877,43 @@ pub async fn complete_job_stores_assets_and_cost(store: Arc<dyn Store>) -> CaseR
             (assets[0].id, vec![0.6, 0.8]),
             (assets[1].id, vec![1.0, 0.0])
         ]
+    );
+    Ok(())
+}
+
+/// A worker finishing a job with more queued claims the next one with the
+/// completion; a failed completion claims nothing.
+pub async fn complete_and_claim_takes_the_next_job(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let job = running(store, new_job("c", 0)?, "w1").await?;
+    let behind = submit_one(store, new_job("c", 0)?).await?;
+    let assets = vec![image_asset(&job, &sha('a'))];
+    let mut clash = completion(&job, assets.clone(), None, at(SECOND));
+    clash.assets.push(clash.assets[0].clone());
+    assert!(
+        store
+            .complete_job_and_claim("w1", clash, at(SECOND), lease())
+            .await
+            .is_err()
+    );
+    assert_eq!(self::job(store, behind.id).await?.status, JobStatus::Queued);
+    let (done, next) = store
+        .complete_job_and_claim(
+            "w1",
+            completion(&job, assets, None, at(SECOND)),
+            at(SECOND),
+            lease(),
+        )
+        .await?;
+    assert_eq!(
+        present(done, "the completed job")?.status,
+        JobStatus::Succeeded
+    );
+    let next = present(next, "the next job")?;
+    assert_eq!(next.job.id, behind.id);
+    assert_eq!(
+        store.heartbeat("w1", at(60 * SECOND)).await?,
+        vec![behind.id]
     );
     Ok(())
 }

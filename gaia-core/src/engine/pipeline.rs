@@ -57,8 +57,9 @@ impl Outcome {
 /// even if no slot-freeing wake-up reaches it.
 const SLOT_WAIT_FALLBACK: Duration = Duration::from_secs(10);
 
-/// Runs a claimed job to the end of this attempt and persists the result.
-pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) {
+/// Runs a claimed job to the end of this attempt and persists the result;
+/// returns the next job when its completion claimed one.
+pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) -> Option<ClaimedJob> {
     let job_id = claimed.job.id;
     let cancel = shared.register_running(job_id);
     let span = tracing::info_span!(
@@ -67,7 +68,7 @@ pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) {
         attempt = claimed.job.attempts,
         provider = tracing::field::Empty
     );
-    async {
+    let next = async {
         // A submit still emitting this job's `job_queued` finishes first.
         drop(shared.submit_gate.write().await);
         let (reporter, writer) = JobReporter::start(shared.clone(), job_id);
@@ -82,7 +83,7 @@ pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) {
             }
             other => other,
         };
-        settle(&shared, &claimed, &reporter, outcome).await;
+        let next = settle(&shared, &claimed, &reporter, outcome).await;
         if shared.limits_calls() {
             // The end of this attempt may have freed a call slot that a
             // deferred job waits for; the store made it due.
@@ -90,10 +91,12 @@ pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) {
         }
         drop(reporter);
         writer.finish().await;
+        next
     }
     .instrument(span)
     .await;
     shared.unregister_running(job_id);
+    next
 }
 
 async fn attempt(
@@ -493,16 +496,17 @@ fn asset_name(prompt: &str, index: usize, count: usize) -> String {
     slug
 }
 
-/// Persists the outcome and tells the hosts.
+/// Persists the outcome and tells the hosts; returns the next job when the
+/// completion claimed one.
 async fn settle(
     shared: &Arc<Shared>,
     claimed: &ClaimedJob,
     reporter: &JobReporter,
     outcome: Outcome,
-) {
+) -> Option<ClaimedJob> {
     let job_id = claimed.job.id;
     let result = match outcome {
-        Outcome::Lost => Ok(()),
+        Outcome::Lost => Ok(None),
         Outcome::Done(completion) => succeed(shared, completion).await,
         Outcome::Failed {
             error,
@@ -516,19 +520,24 @@ async fn settle(
                 candidates,
                 used_index,
             };
-            fail_or_retry(shared, claimed, reporter, failure).await
+            fail_or_retry(shared, claimed, reporter, failure)
+                .await
+                .map(|()| None)
         }
-        Outcome::WaitForSlot { provider } => {
-            wait_for_slot(shared, reporter, job_id, &provider).await
-        }
+        Outcome::WaitForSlot { provider } => wait_for_slot(shared, reporter, job_id, &provider)
+            .await
+            .map(|()| None),
     };
-    if let Err(e) = result {
+    result.unwrap_or_else(|e| {
         // The lease will expire and recovery will run the job again.
         tracing::error!(%job_id, error = %e, "cannot persist the end of an attempt");
-    }
+        None
+    })
 }
 
-async fn succeed(shared: &Shared, mut completion: Completion) -> Result<()> {
+/// Completes the job and, unless the engine is closing, claims the slot's
+/// next job in the same store call.
+async fn succeed(shared: &Shared, mut completion: Completion) -> Result<Option<ClaimedJob>> {
     let job_id = completion.job_id;
     // Stored in the job's transaction, so they are never lost in between.
     let vectors = match shared.search.embed_new(&completion.assets).await {
@@ -542,12 +551,19 @@ async fn succeed(shared: &Shared, mut completion: Completion) -> Result<()> {
     completion.embeddings = vectors.as_ref().map(|v| v.embeddings.clone());
     let cost = completion.cost.clone();
     let created = completion.assets.clone();
-    let Some(job) = shared
-        .store
-        .complete_job(&shared.worker_id, completion)
-        .await?
-    else {
-        return Ok(());
+    let worker = &shared.worker_id;
+    let (job, next) = if shared.is_shutting_down() {
+        (shared.store.complete_job(worker, completion).await?, None)
+    } else {
+        let now = Timestamp::now();
+        let lease_until = now.plus(shared.lease);
+        shared
+            .store
+            .complete_job_and_claim(worker, completion, now, lease_until)
+            .await?
+    };
+    let Some(job) = job else {
+        return Ok(next);
     };
     if let Some(vectors) = vectors {
         shared.search.add_stored(&created, vectors);
@@ -572,10 +588,10 @@ async fn succeed(shared: &Shared, mut completion: Completion) -> Result<()> {
             cost_micros,
         },
     );
-    // A host woken by the event runs before this slot claims its next job
-    // (store calls run in place, without yielding).
+    // A host woken by the event runs before this slot's next job (store
+    // calls run in place, without yielding).
     tokio::task::yield_now().await;
-    Ok(())
+    Ok(next)
 }
 
 /// A failed attempt, to retry or to end the job with.

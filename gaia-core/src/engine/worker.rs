@@ -15,17 +15,20 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One job slot: claims and runs jobs until the engine shuts down.
 pub(crate) async fn run_slot(shared: Arc<Shared>) {
+    // A job the last one's completion claimed: run even during a shutdown
+    // (stopped and released like any job the shutdown interrupts).
+    let mut carried = None;
     loop {
         // Registered before claiming, so a submit between the claim and the
         // wait still wakes this slot.
         let wake = shared.wake.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
-        if shared.is_shutting_down() {
+        if shared.is_shutting_down() && carried.is_none() {
             return;
         }
         let now = Timestamp::now();
-        let next = match shared.take_handed_over() {
+        let next = match carried.take().or_else(|| shared.take_handed_over()) {
             Some(claimed) => Ok(Some(claimed)),
             None => {
                 shared
@@ -37,7 +40,7 @@ pub(crate) async fn run_slot(shared: Arc<Shared>) {
         match next {
             Ok(Some(claimed)) => {
                 metrics::job_claimed(&claimed.job, now);
-                pipeline::run(shared.clone(), claimed).await;
+                carried = pipeline::run(shared.clone(), claimed).await;
             }
             Ok(None) => {
                 let idle = idle_time(&shared).await;

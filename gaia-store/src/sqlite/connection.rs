@@ -14,6 +14,7 @@
 
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 
@@ -68,6 +69,9 @@ struct Inner {
     /// Every connection, shared by its thread and by callers it is lent to;
     /// `None` once closed.
     connections: Vec<Shared>,
+    /// Work sent to the threads and not yet done. While there is any, no
+    /// connection is lent: callers queue behind it rather than overtake it.
+    pending: Arc<AtomicUsize>,
 }
 
 /// One connection, locked by whoever runs work on it.
@@ -98,17 +102,18 @@ impl Connections {
     /// debuggers and panics).
     pub(crate) fn start(name: &str, connections: Vec<Connection>) -> std::io::Result<Self> {
         let (queue, work) = crossbeam_channel::unbounded::<Work>();
+        let pending = Arc::new(AtomicUsize::new(0));
         let connections: Vec<Shared> = connections
             .into_iter()
             .map(|connection| Arc::new(Mutex::new(Some(connection))))
             .collect();
         let mut threads = Vec::with_capacity(connections.len());
         for (n, connection) in connections.iter().enumerate() {
-            let (work, connection) = (work.clone(), connection.clone());
+            let (work, connection, pending) = (work.clone(), connection.clone(), pending.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("{name}-{n}"))
-                    .spawn(move || serve(&connection, &work))?,
+                    .spawn(move || serve(&connection, &work, &pending))?,
             );
         }
         Ok(Self {
@@ -116,6 +121,7 @@ impl Connections {
                 queue: Mutex::new(Some(queue)),
                 threads: Mutex::new(threads),
                 connections,
+                pending,
             }),
         })
     }
@@ -132,15 +138,22 @@ impl Connections {
             // The caller may have stopped waiting; the work is done anyway.
             let _ = reply.send(work(connection));
         });
-        self.sender()?.send(job).map_err(|_| Closed)?;
+        self.send(job)?;
         answer.await.map_err(|_| Closed)
+    }
+
+    fn send(&self, job: Work) -> Result<(), Closed> {
+        let queue = self.sender()?;
+        self.inner.pending.fetch_add(1, Ordering::AcqRel);
+        queue.send(job).map_err(|_| {
+            self.inner.pending.fetch_sub(1, Ordering::AcqRel);
+            Closed
+        })
     }
 
     /// Queues `work` without waiting for it (dropped if the set is closed).
     pub(crate) fn post(&self, work: impl FnOnce(&mut Connection) + Send + 'static) {
-        if let Ok(queue) = self.sender() {
-            let _ = queue.send(Box::new(work));
-        }
+        let _ = self.send(Box::new(work));
     }
 
     /// Lends a connection that no thread is running work on, for work short
@@ -148,6 +161,9 @@ impl Connections {
     /// connection is busy (or the set is closed), and the work goes through
     /// [`Connections::call`].
     pub(crate) fn free(&self) -> Option<Lent<'_>> {
+        if self.inner.pending.load(Ordering::Acquire) > 0 {
+            return None;
+        }
         self.inner.connections.iter().find_map(|connection| {
             let guard = match connection.try_lock() {
                 Ok(guard) => guard,
@@ -205,12 +221,13 @@ fn lock(connection: &Shared) -> MutexGuard<'_, Option<Connection>> {
 /// A connection's thread: runs work until every sender is gone. A panic in
 /// one unit of work drops its reply (the caller sees `Closed`) and leaves
 /// the connection serving the next.
-fn serve(connection: &Shared, work: &Receiver<Work>) {
+fn serve(connection: &Shared, work: &Receiver<Work>, pending: &AtomicUsize) {
     while let Ok(job) = work.recv() {
         let mut connection = lock(connection);
         if let Some(connection) = connection.as_mut() {
             let _ = catch_unwind(AssertUnwindSafe(|| job(connection)));
         }
+        pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -274,6 +274,25 @@ impl JobStore for SqliteStore {
         .await
     }
 
+    async fn complete_job_and_claim(
+        &self,
+        worker: &str,
+        completion: Completion,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(Option<Job>, Option<ClaimedJob>)> {
+        let worker = worker.to_owned();
+        self.write_now(
+            &format!("complete job {} and claim the next", completion.job_id),
+            move |connection| {
+                let completed = complete_job(connection, &worker, &completion)?;
+                let claimed = claim_job(connection, &worker, now, lease_until)?;
+                Ok((completed, claimed))
+            },
+        )
+        .await
+    }
+
     async fn retry_later(&self, worker: &str, retry: Retry) -> Result<Option<()>> {
         let worker = worker.to_owned();
         self.write_now(
