@@ -158,7 +158,7 @@ impl JobStore for SqliteStore {
 
     async fn next_due(&self) -> Result<Option<Timestamp>> {
         let due: Option<i64> = self
-            .read("find the next due job", |connection| {
+            .read_now("find the next due job", |connection| {
                 scalar(connection, NEXT_DUE, [])
             })
             .await?;
@@ -229,7 +229,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn job_logs(&self, job_id: JobId) -> Result<Vec<LogLine>> {
-        self.read_now(
+        self.read(
             &format!("read the log of job {job_id}"),
             move |connection| {
                 all_rows(
