@@ -179,14 +179,34 @@ impl JobStore for PostgresStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<ClaimedJob>> {
-        let row = sqlx::query(CLAIM_JOB)
-            .bind(worker)
-            .bind(lease_until.millis())
-            .bind(now.millis())
-            .fetch_optional(&self.pool)
+        claim_job(&self.pool, worker, now, lease_until)
             .await
-            .map_err(self.failed("claim a job"))?;
-        row.as_ref().map(claimed_from_row).transpose()
+            .map_err(self.failed("claim a job"))?
+    }
+
+    async fn insert_jobs_and_claim(
+        &self,
+        jobs: Vec<NewJob>,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(Vec<Inserted>, Option<ClaimedJob>)> {
+        let action = "insert jobs and claim one";
+        let mut tx = self.begin(action).await?;
+        let mut inserted = Vec::with_capacity(jobs.len());
+        for new in jobs {
+            // An error drops `tx`, rolling back the whole batch.
+            inserted.push(self.insert_job(&mut tx, new).await?);
+        }
+        let claimed = claim_job(&mut *tx, worker, now, lease_until)
+            .await
+            .map_err(self.failed(action))??;
+        // Other processes' workers may take what this claim left.
+        if inserted.iter().any(|entry| !entry.existing) {
+            notify_queue(&mut tx).await?;
+        }
+        self.commit(tx, action).await?;
+        Ok((inserted, claimed))
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>> {
@@ -638,6 +658,22 @@ impl JobStore for PostgresStore {
 /// Records a `reuse` use of each reused asset by the job's client, the
 /// saving split over them so that the parts add up exactly. An asset
 /// deleted meanwhile gets no row (the `SELECT … FROM assets` finds nothing).
+/// Claims the next due job (see `CLAIM_JOB`).
+async fn claim_job(
+    executor: impl sqlx::PgExecutor<'_>,
+    worker: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> std::result::Result<Result<Option<ClaimedJob>>, sqlx::Error> {
+    let row = sqlx::query(CLAIM_JOB)
+        .bind(worker)
+        .bind(lease_until.millis())
+        .bind(now.millis())
+        .fetch_optional(executor)
+        .await?;
+    Ok(row.as_ref().map(claimed_from_row).transpose())
+}
+
 async fn insert_reuses(conn: &mut PgConnection, job: &Job, completion: &Completion) -> Result<()> {
     let count = i64::try_from(completion.reused_assets.len()).unwrap_or(i64::MAX);
     let saved = completion.saved_micros.micros();
