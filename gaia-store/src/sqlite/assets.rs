@@ -18,7 +18,7 @@ const INSERT_ASSET: &str = "INSERT INTO assets (id, client_id, campaign_id, type
      created_at, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// The client's earliest uploaded asset with these bytes.
-const FIND_UPLOADED: &str = concat!(
+pub(super) const FIND_UPLOADED: &str = concat!(
     "SELECT ",
     asset_columns!(),
     " FROM assets WHERE client_id = ? AND sha256 = ? ",

@@ -83,14 +83,14 @@ const RETRY_JOB: &str = concat!(
 );
 
 const REQUEUE_EXPIRED: &str = concat!(
-    "UPDATE jobs INDEXED BY jobs_lease SET status = 'queued', run_after = ?1, ",
+    "UPDATE jobs INDEXED BY jobs_by_status SET status = 'queued', run_after = ?1, ",
     "reserved_micros = 0, worker = NULL, lease_until = NULL ",
     "WHERE status = 'running' AND lease_until < ?1 AND attempts < max_attempts RETURNING ",
     job_columns!()
 );
 
 const FAIL_EXPIRED: &str = concat!(
-    "UPDATE jobs INDEXED BY jobs_lease SET status = 'failed', reserved_micros = 0, ",
+    "UPDATE jobs INDEXED BY jobs_by_status SET status = 'failed', reserved_micros = 0, ",
     "finished_at = ?1, worker = NULL, lease_until = NULL, ",
     "error = json_object('code', 'internal', 'message', ",
     "'worker lost the job (lease expired) on attempt ' || attempts || ' of ' || max_attempts, ",
@@ -170,8 +170,8 @@ impl JobStore for SqliteStore {
         self.write("renew leases", move |connection| {
             all_rows(
                 connection,
-                "UPDATE jobs SET lease_until = ? WHERE worker = ? AND status = 'running' \
-                 RETURNING id",
+                "UPDATE jobs INDEXED BY jobs_by_status SET lease_until = ? \
+                 WHERE worker = ? AND status = 'running' RETURNING id",
                 params![lease_until.millis(), worker],
                 returned_job_id,
             )
@@ -583,7 +583,7 @@ fn start_attempt(
         // The write transaction serializes every slot count on the database.
         let busy: i64 = scalar(
             connection,
-            "SELECT COUNT(*) FROM jobs INDEXED BY jobs_in_flight \
+            "SELECT COUNT(*) FROM jobs INDEXED BY jobs_by_status \
              WHERE status = 'running' AND in_flight_provider = ? AND id <> ?",
             params![attempt.provider, id],
         )?;
@@ -847,25 +847,36 @@ mod tests {
             .unwrap()
     }
 
-    /// Claims, wake-ups and recovery read one partial index (walking the
-    /// claim index in order is the queue), never the table or a sort.
+    /// Claims, wake-ups, recovery and the running jobs' slots and
+    /// reservations read one index (walking the claim index in order is the
+    /// queue), never the table or a sort.
     #[tokio::test]
-    async fn queue_statements_use_their_partial_indexes() {
+    async fn queue_statements_use_their_indexes() {
         let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-        let heartbeat = "UPDATE jobs SET lease_until = 1 WHERE worker = 'w' AND status = 'running'";
+        let heartbeat = "UPDATE jobs INDEXED BY jobs_by_status SET lease_until = 1 \
+                         WHERE worker = 'w' AND status = 'running'";
+        let slots = "SELECT COUNT(*) FROM jobs INDEXED BY jobs_by_status \
+                     WHERE status = 'running' AND in_flight_provider = 'p' AND id <> 'j'";
         for (statement, index) in [
             (CLAIM_JOB, "jobs_claim_order"),
             (NEXT_DUE, "jobs_due"),
-            (REQUEUE_EXPIRED, "jobs_lease"),
-            (FAIL_EXPIRED, "jobs_lease"),
-            (heartbeat, "jobs_worker"),
+            (REQUEUE_EXPIRED, "jobs_by_status"),
+            (FAIL_EXPIRED, "jobs_by_status"),
+            (heartbeat, "jobs_by_status"),
+            (slots, "jobs_by_status"),
+            (
+                super::super::budget::RESERVED_BY_OTHERS,
+                "jobs_by_client_status",
+            ),
+            (super::super::assets::FIND_UPLOADED, "assets_by_sha256"),
         ] {
             let plan = plan(&store, statement).await;
             assert!(
                 plan.iter().any(|step| step.contains(index)),
                 "{index}: {plan:?}"
             );
-            assert!(!plan.iter().any(|step| step == "SCAN jobs"), "{plan:?}");
+            let table_scan = |step: &String| step == "SCAN jobs" || step == "SCAN assets";
+            assert!(!plan.iter().any(table_scan), "{plan:?}");
             assert!(
                 !plan.iter().any(|step| step.contains("TEMP B-TREE")),
                 "{plan:?}"
