@@ -109,6 +109,11 @@ impl Shared {
         lock(&self.router).clone()
     }
 
+    /// Plans the attempts of the jobs this engine's claims hand over.
+    pub(crate) fn claim_planner(&self) -> Arc<dyn crate::store::AttemptPlanner> {
+        Arc::new(pipeline::ClaimPlanner(self.router()))
+    }
+
     /// Whether any provider limits its calls in flight (checked after every
     /// attempt, so without cloning the router).
     pub(crate) fn limits_calls(&self) -> bool {
@@ -455,9 +460,16 @@ impl Engine {
             return shared.store.insert_jobs(jobs).await;
         }
         let now = Timestamp::now();
+        let planner = Some(shared.claim_planner());
         let (inserted, claimed) = shared
             .store
-            .insert_jobs_and_claim(jobs, &shared.worker_id, now, now.plus(shared.lease))
+            .insert_jobs_and_claim(
+                jobs,
+                &shared.worker_id,
+                now,
+                now.plus(shared.lease),
+                planner,
+            )
             .await?;
         if let Some(claimed) = claimed {
             // Taken by the slot the submit wakes; `close` releases it if no

@@ -49,9 +49,9 @@ pub use request::{
     ModelSpec, Quality, Request, Reuse, Route, RouteTarget, Spec, VideoSpec, parse_json,
 };
 pub use store::{
-    AssetFilter, AssetStore, AttemptStart, AttemptStarted, BlobReader, BlobStore, Budget,
-    BudgetPeriod, ClaimedJob, Completion, CostEntry, CostGroup, CostQuery, CostReport, CostRow,
-    CostStore, DeletedAsset, Inserted, JobStore, NewJob, Retry, Store,
+    AssetFilter, AssetStore, AttemptPlanner, AttemptStart, AttemptStarted, BlobReader, BlobStore,
+    Budget, BudgetPeriod, ClaimedJob, Completion, CostEntry, CostGroup, CostQuery, CostReport,
+    CostRow, CostStore, DeletedAsset, Inserted, JobStore, NewJob, Retry, Store,
 };
 pub use store::{
     ClientUsage, Embeddings, InsertedAsset, Lineage, StoredEmbedding, UsageCount, UsageKind,

@@ -239,6 +239,14 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
+    /// Whether [`estimate`](Self::estimate) answers at once, waiting on
+    /// nothing (no lock, no host interpreter): the engine may then call it
+    /// inside the store transaction that claims a job. A provider whose
+    /// estimate calls into a host language answers `false`.
+    fn estimates_instantly(&self) -> bool {
+        true
+    }
+
     /// A model it was not declared with but can run for `kind` (Replicate
     /// runs any `owner/name`); `None` when it cannot.
     fn open_model(&self, _id: &str, _kind: AssetKind) -> Option<ModelInfo> {

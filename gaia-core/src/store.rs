@@ -1,6 +1,7 @@
 //! Store traits: the durable queue and records (jobs, assets, costs, budgets)
 //! and the blob store. gaia-store implements them for SQLite and Postgres.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,6 +49,21 @@ pub struct ClaimedJob {
     pub candidate_index: u32,
     /// Consecutive failed attempts on that candidate.
     pub candidate_failures: u32,
+    /// The attempt the claiming transaction already started (recorded,
+    /// reserved, holding its call slot), as an [`AttemptPlanner`] planned it;
+    /// `None` when the worker is to start one itself.
+    pub started: Option<AttemptStart>,
+}
+
+/// Plans the attempt of a job as it is claimed, so that a store can start
+/// it ([`JobStore::start_attempt`]) in the transaction that claims the job
+/// instead of in one of its own. Runs inside that transaction: it must be
+/// quick and must not wait on anything, and it answers `None` whenever the
+/// attempt needs more than the job (a reuse lookup, input assets, a
+/// checkpoint to resume); the worker then plans and starts it as usual.
+pub trait AttemptPlanner: Send + Sync {
+    /// The attempt to start for a job just claimed, if it can be planned now.
+    fn plan(&self, claimed: &ClaimedJob) -> Option<AttemptStart>;
 }
 
 /// A line of the cost ledger.
@@ -144,13 +160,16 @@ pub trait JobStore: Send + Sync + 'static {
     /// [`claim_job`](Self::claim_job) for `worker`: what a submit does when
     /// one of its engine's workers is idle, so that the worker starts at
     /// once. A store may do both in one transaction; the claimed job need
-    /// not be one of those inserted.
+    /// not be one of those inserted. A store doing so may also start the
+    /// attempt `planner` plans for the claimed job there
+    /// ([`ClaimedJob::started`]); this default starts none.
     async fn insert_jobs_and_claim(
         &self,
         jobs: Vec<NewJob>,
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
+        _planner: Option<Arc<dyn AttemptPlanner>>,
     ) -> Result<(Vec<Inserted>, Option<ClaimedJob>)> {
         let inserted = self.insert_jobs(jobs).await?;
         let claimed = self.claim_job(worker, now, lease_until).await?;
@@ -202,13 +221,16 @@ pub trait JobStore: Send + Sync + 'static {
     /// [`complete_job`](Self::complete_job), then
     /// [`claim_job`](Self::claim_job) for the same worker: a worker with
     /// jobs queued behind the one it finishes goes on without a transaction
-    /// of its own for the claim. A store may do both in one transaction.
+    /// of its own for the claim. A store may do both in one transaction, and
+    /// start there the attempt `planner` plans, as
+    /// [`insert_jobs_and_claim`](Self::insert_jobs_and_claim) may.
     async fn complete_job_and_claim(
         &self,
         worker: &str,
         completion: Completion,
         now: Timestamp,
         lease_until: Timestamp,
+        _planner: Option<Arc<dyn AttemptPlanner>>,
     ) -> Result<(Option<Job>, Option<ClaimedJob>)> {
         let completed = self.complete_job(worker, completion).await?;
         let claimed = self.claim_job(worker, now, lease_until).await?;

@@ -26,11 +26,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use gaia_core::{
-    Asset, AssetFilter, AssetId, AssetKind, AssetSource, AttemptStart, AttemptStarted, AudioFormat,
-    AudioSpec, Budget, BudgetPeriod, ClaimedJob, ClientId, Completion, CostEntry, CostGroup,
-    CostQuery, CostReport, Error, ErrorCode, ImageFormat, ImageSpec, Job, JobError, JobFilter,
-    JobId, JobStatus, LogLevel, LogLine, Media, Money, NewJob, PageRequest, Progress, Request,
-    Result, Retry, Store, Timestamp,
+    Asset, AssetFilter, AssetId, AssetKind, AssetSource, AttemptPlanner, AttemptStart,
+    AttemptStarted, AudioFormat, AudioSpec, Budget, BudgetPeriod, ClaimedJob, ClientId, Completion,
+    CostEntry, CostGroup, CostQuery, CostReport, Error, ErrorCode, ImageFormat, ImageSpec, Job,
+    JobError, JobFilter, JobId, JobStatus, LogLevel, LogLine, Media, Money, NewJob, PageRequest,
+    Progress, Request, Result, Retry, Store, Timestamp,
 };
 use gaia_core::{Embeddings, InsertedAsset, UsageKind, UsageRecord};
 
@@ -80,6 +80,7 @@ macro_rules! store_conformance_tests {
             complete_job_stores_assets_and_cost,
             complete_job_is_atomic,
             complete_and_claim_takes_the_next_job,
+            a_planned_attempt_starts_with_the_claim_or_not_at_all,
             complete_job_with_reused_assets,
             retry_later_requeues_with_the_error,
             release_job_does_not_count_the_attempt,
@@ -653,7 +654,7 @@ pub async fn claim_order_is_priority_then_submission(store: Arc<dyn Store>) -> C
 pub async fn insert_and_claim_takes_the_next_due_job(store: Arc<dyn Store>) -> CaseResult {
     let store = &*store;
     let (inserted, claimed) = store
-        .insert_jobs_and_claim(vec![new_job("c", 0)?], "w1", T0, lease())
+        .insert_jobs_and_claim(vec![new_job("c", 0)?], "w1", T0, lease(), None)
         .await?;
     let claimed = present(claimed, "the inserted job, claimed")?;
     assert_eq!(claimed.job.id, inserted[0].job.id);
@@ -667,12 +668,12 @@ pub async fn insert_and_claim_takes_the_next_due_job(store: Arc<dyn Store>) -> C
 
     let urgent = submit_one(store, new_job("c", 9)?).await?;
     let (inserted, claimed) = store
-        .insert_jobs_and_claim(vec![new_job("c", 0)?], "w1", at(1), lease())
+        .insert_jobs_and_claim(vec![new_job("c", 0)?], "w1", at(1), lease(), None)
         .await?;
     assert_eq!(present(claimed, "the urgent job")?.job.id, urgent.id);
     assert_eq!(claim(store, "w2").await?.job.id, inserted[0].job.id);
     let (_, claimed) = store
-        .insert_jobs_and_claim(Vec::new(), "w1", at(2), lease())
+        .insert_jobs_and_claim(Vec::new(), "w1", at(2), lease(), None)
         .await?;
     assert!(claimed.is_none(), "nothing left to claim");
     Ok(())
@@ -892,7 +893,7 @@ pub async fn complete_and_claim_takes_the_next_job(store: Arc<dyn Store>) -> Cas
     clash.assets.push(clash.assets[0].clone());
     assert!(
         store
-            .complete_job_and_claim("w1", clash, at(SECOND), lease())
+            .complete_job_and_claim("w1", clash, at(SECOND), lease(), None)
             .await
             .is_err()
     );
@@ -903,6 +904,7 @@ pub async fn complete_and_claim_takes_the_next_job(store: Arc<dyn Store>) -> Cas
             completion(&job, assets, None, at(SECOND)),
             at(SECOND),
             lease(),
+            None,
         )
         .await?;
     assert_eq!(
@@ -915,6 +917,95 @@ pub async fn complete_and_claim_takes_the_next_job(store: Arc<dyn Store>) -> Cas
         store.heartbeat("w1", at(60 * SECOND)).await?,
         vec![behind.id]
     );
+    Ok(())
+}
+
+/// Plans the same attempt for every job a claim hands over.
+struct FixedPlan(AttemptStart);
+
+impl AttemptPlanner for FixedPlan {
+    fn plan(&self, _claimed: &ClaimedJob) -> Option<AttemptStart> {
+        Some(self.0.clone())
+    }
+}
+
+fn planner(attempt: AttemptStart) -> Option<Arc<dyn AttemptPlanner>> {
+    Some(Arc::new(FixedPlan(attempt)))
+}
+
+/// A store may start the planned attempt of the job a claim hands over, in
+/// the claiming transaction; `started` says what it did: the attempt
+/// recorded and its reservation held, or nothing at all. A provider without
+/// a free slot starts nothing.
+pub async fn a_planned_attempt_starts_with_the_claim_or_not_at_all(
+    store: Arc<dyn Store>,
+) -> CaseResult {
+    planned_attempt(store, false).await
+}
+
+/// For a store that starts planned attempts (SQLite): the claim started it.
+pub async fn a_planned_attempt_starts_with_the_claim(store: Arc<dyn Store>) -> CaseResult {
+    planned_attempt(store, true).await
+}
+
+async fn planned_attempt(store: Arc<dyn Store>, must_start: bool) -> CaseResult {
+    let store = &*store;
+    set_budget(store, "c", None, BudgetPeriod::Total, 1_000_000).await?;
+    let (_, claimed) = store
+        .insert_jobs_and_claim(
+            vec![new_job("c", 0)?],
+            "w1",
+            T0,
+            lease(),
+            planner(attempt(600_000, T0)),
+        )
+        .await?;
+    let first = present(claimed, "the inserted job")?;
+    assert!(first.started.is_some() || !must_start, "not started");
+    let stored = self::job(store, first.job.id).await?;
+    let other = running(store, new_job("c", 0)?, "w2").await?;
+    let fits_beside = store
+        .start_attempt(other.id, "w2", &attempt(500_000, T0))
+        .await;
+    match &first.started {
+        Some(started) => {
+            assert_eq!(started.reserve, Money::from_micros(600_000));
+            assert_eq!(
+                (stored.provider.as_deref(), stored.model.as_deref()),
+                (Some("mock"), Some("m1"))
+            );
+            expect_error(fits_beside, ErrorCode::BudgetExceeded);
+        }
+        None => {
+            assert_eq!(stored.provider, None, "not started, nothing recorded");
+            assert_eq!(fits_beside?, STARTED);
+        }
+    }
+
+    // `other` holds the provider's one slot: the next claim starts nothing.
+    let limited = AttemptStart {
+        provider: "one-at-a-time".to_owned(),
+        max_in_flight: Some(1),
+        ..attempt(0, at(SECOND))
+    };
+    assert_eq!(
+        store.start_attempt(other.id, "w2", &limited).await?,
+        STARTED
+    );
+    let behind = submit_one(store, new_job("c", 0)?).await?;
+    let (_, next) = store
+        .complete_job_and_claim(
+            "w1",
+            completion(&first.job, Vec::new(), None, at(SECOND)),
+            at(SECOND),
+            lease(),
+            planner(limited),
+        )
+        .await?;
+    let next = present(next, "the job behind")?;
+    assert_eq!(next.job.id, behind.id);
+    assert!(next.started.is_none(), "the provider is full");
+    assert_eq!(self::job(store, behind.id).await?.provider, None);
     Ok(())
 }
 

@@ -36,6 +36,16 @@ mod in_memory {
     gaia_store::store_conformance_tests!(memory_store());
 }
 
+/// SQLite starts a planned attempt in the transaction that claims the job,
+/// sparing the worker a transaction of its own.
+#[tokio::test]
+async fn claims_start_the_planned_attempt() {
+    let (store, _dir) = fresh_store().await;
+    conformance::a_planned_attempt_starts_with_the_claim(store)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn open_creates_the_folder_and_uses_wal() {
     let dir = tempfile::tempdir().unwrap();

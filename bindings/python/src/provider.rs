@@ -146,6 +146,11 @@ impl Provider for PyProvider {
         self.remote
     }
 
+    /// The estimate may call the host's `estimate` under the GIL.
+    fn estimates_instantly(&self) -> bool {
+        false
+    }
+
     fn estimate(&self, model: &str, spec: &Spec) -> gaia::Result<Money> {
         let spec_json = serde_json::to_string(spec)
             .map_err(|e| Error::Internal(format!("cannot serialize a spec: {e}")))?;

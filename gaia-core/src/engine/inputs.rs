@@ -53,6 +53,16 @@ pub(crate) async fn resolve(shared: &Shared, request: &Request) -> Result<Vec<(I
     Ok(inputs)
 }
 
+/// Whether a request of this spec may name input assets (those
+/// [`resolve`] checks).
+pub(crate) fn takes_inputs(spec: &Spec) -> bool {
+    match spec {
+        Spec::Derive(_) => true,
+        Spec::Video(video) => video.reference_asset_id.is_some(),
+        _ => false,
+    }
+}
+
 /// Resolves the request's inputs and copies each one's bytes to a staging
 /// file the provider can read (or upload) while the call runs.
 pub(crate) async fn materialize(shared: &Shared, request: &Request) -> Result<Inputs> {

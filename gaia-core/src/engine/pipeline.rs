@@ -10,7 +10,7 @@ use tracing::Instrument;
 use super::Shared;
 use super::backoff;
 use super::reporter::JobReporter;
-use super::router::Candidate;
+use super::router::{Candidate, Router};
 use crate::asset::{Asset, AssetSource};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::EventKind;
@@ -18,8 +18,10 @@ use crate::id::{AssetId, JobId};
 use crate::job::{Job, LogLevel};
 use crate::money::Money;
 use crate::provider::{Call, GenerateContext, Generation, InputRole};
-use crate::request::{Request, Spec};
-use crate::store::{AttemptStart, AttemptStarted, ClaimedJob, Completion, CostEntry, Retry};
+use crate::request::{Request, Reuse, Spec};
+use crate::store::{
+    AttemptPlanner, AttemptStart, AttemptStarted, ClaimedJob, Completion, CostEntry, Retry,
+};
 use crate::timestamp::Timestamp;
 use crate::verify;
 
@@ -143,6 +145,8 @@ async fn attempt(
         let tried = Tried {
             candidate,
             inputs: &inputs,
+            // Started with the claim, as the job's own candidate.
+            started: claimed.started.as_ref().filter(|_| offset == 0),
         };
         match generate(shared, claimed, &tried, reporter, cancel).await {
             Ok(Generated::Done(completion)) => return Outcome::Done(*completion),
@@ -165,6 +169,8 @@ async fn attempt(
 struct Tried<'a> {
     candidate: &'a Candidate,
     inputs: &'a super::inputs::Inputs,
+    /// The attempt the claiming transaction started for it.
+    started: Option<&'a AttemptStart>,
 }
 
 /// How trying one candidate went, short of an error.
@@ -187,24 +193,28 @@ async fn generate(
     let provider = &tried.candidate.provider;
     let model = &tried.candidate.model;
     let spec = &job.request.spec;
-    let estimate = provider.estimate(model, spec).map_err(|e| (e, None))?;
-    let reserve = reservation(&job.request, estimate).map_err(|e| (e, None))?;
-    let start = AttemptStart {
-        provider: provider.name().to_owned(),
-        model: model.clone(),
-        estimate,
-        reserve,
-        now: Timestamp::now(),
-        max_in_flight: provider.max_in_flight(),
+    let planned = tried
+        .started
+        .filter(|s| s.provider == provider.name() && s.model == *model);
+    let start = match planned {
+        Some(started) => {
+            announce_start(shared, job, started);
+            started.clone()
+        }
+        None => {
+            let start = plan_attempt(tried.candidate, &job.request).map_err(|e| (e, None))?;
+            match begin_attempt(shared, job, &start)
+                .await
+                .map_err(|e| (e, None))?
+            {
+                Begin::Started => {}
+                Begin::Lost => return Ok(Generated::Lost),
+                Begin::ProviderFull => return Ok(Generated::ProviderFull),
+            }
+            start
+        }
     };
-    match begin_attempt(shared, job, &start)
-        .await
-        .map_err(|e| (e, None))?
-    {
-        Begin::Started => {}
-        Begin::Lost => return Ok(Generated::Lost),
-        Begin::ProviderFull => return Ok(Generated::ProviderFull),
-    }
+    let estimate = start.estimate;
     let cx = GenerateContext::new(reporter.clone(), cancel.clone(), shared.staging_dir.clone());
     let call = Call {
         job_id: job.id,
@@ -304,6 +314,11 @@ pub(crate) async fn begin_attempt(
         Some(AttemptStarted::ProviderFull) => return Ok(Begin::ProviderFull),
         Some(AttemptStarted::Started) => {}
     }
+    announce_start(shared, job, start);
+    Ok(Begin::Started)
+}
+
+fn announce_start(shared: &Shared, job: &Job, start: &AttemptStart) {
     shared.events.emit(
         Some(job.id),
         EventKind::JobStarted {
@@ -312,7 +327,46 @@ pub(crate) async fn begin_attempt(
             model: start.model.clone(),
         },
     );
-    Ok(Begin::Started)
+}
+
+/// What starting an attempt on `candidate` records: its estimate, and the
+/// reservation the request's maximum or that estimate asks for.
+fn plan_attempt(candidate: &Candidate, request: &Request) -> Result<AttemptStart> {
+    let provider = &candidate.provider;
+    let estimate = provider.estimate(&candidate.model, &request.spec)?;
+    Ok(AttemptStart {
+        provider: provider.name().to_owned(),
+        model: candidate.model.clone(),
+        estimate,
+        reserve: reservation(request, estimate)?,
+        now: Timestamp::now(),
+        max_in_flight: provider.max_in_flight(),
+    })
+}
+
+/// Plans a claimed job's attempt inside the claiming transaction when the
+/// job alone decides it: a plain generation (no reuse lookup, no input
+/// assets, no checkpoint to resume) whose provider estimates instantly.
+/// Anything else, an estimate that fails included, is left to the worker.
+pub(crate) struct ClaimPlanner(pub(crate) Router);
+
+impl AttemptPlanner for ClaimPlanner {
+    fn plan(&self, claimed: &ClaimedJob) -> Option<AttemptStart> {
+        let request = &claimed.job.request;
+        let plain = claimed.checkpoint.is_none()
+            && request.reuse == Reuse::Never
+            && !super::inputs::takes_inputs(&request.spec);
+        if !plain {
+            return None;
+        }
+        let candidates = self.0.candidates(request).ok()?;
+        let index = claimed.candidate_index as usize % candidates.len().max(1);
+        let candidate = candidates.get(index)?;
+        if !candidate.provider.estimates_instantly() {
+            return None;
+        }
+        plan_attempt(candidate, request).ok()
+    }
 }
 
 /// What a job reserves against budgets: its `max_cost_micros`, or else the
@@ -557,9 +611,10 @@ async fn succeed(shared: &Shared, mut completion: Completion) -> Result<Option<C
     } else {
         let now = Timestamp::now();
         let lease_until = now.plus(shared.lease);
+        let planner = shared.claim_planner();
         shared
             .store
-            .complete_job_and_claim(worker, completion, now, lease_until)
+            .complete_job_and_claim(worker, completion, now, lease_until, Some(planner))
             .await?
     };
     let Some(job) = job else {

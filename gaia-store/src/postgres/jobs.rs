@@ -7,12 +7,14 @@
 //! `FOR UPDATE SKIP LOCKED`, so concurrent workers pass each other instead of
 //! queueing on a row.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use gaia_core::{
-    AttemptStart, AttemptStarted, ClaimedJob, ClientId, Completion, CostEntry, Error, ErrorCode,
-    Inserted, Job, JobError, JobFilter, JobId, JobStats, JobStore, LogLine, NewJob, Page,
-    PageRequest, Progress, Result, Retry, Timestamp,
+    AttemptPlanner, AttemptStart, AttemptStarted, ClaimedJob, ClientId, Completion, CostEntry,
+    Error, ErrorCode, Inserted, Job, JobError, JobFilter, JobId, JobStats, JobStore, LogLine,
+    NewJob, Page, PageRequest, Progress, Result, Retry, Timestamp,
 };
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
@@ -190,6 +192,8 @@ impl JobStore for PostgresStore {
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
+        // The worker starts the attempt in a transaction of its own.
+        _planner: Option<Arc<dyn AttemptPlanner>>,
     ) -> Result<(Vec<Inserted>, Option<ClaimedJob>)> {
         let action = "insert jobs and claim one";
         let mut tx = self.begin(action).await?;

@@ -122,6 +122,7 @@ pub(super) fn claimed_from_row(row: &PgRow) -> Result<ClaimedJob> {
         checkpoint: get(row, "checkpoint")?,
         candidate_index: int4(row, "candidate_index")?,
         candidate_failures: int4(row, "candidate_failures")?,
+        started: None,
     })
 }
 

@@ -5,11 +5,13 @@
 //! worker that lost its job (canceled, or recovered by another worker)
 //! changes nothing and gets `None`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use gaia_core::{
-    AttemptStart, AttemptStarted, ClaimedJob, ClientId, Completion, CostEntry, Error, ErrorCode,
-    Inserted, Job, JobError, JobFilter, JobId, JobStats, JobStore, LogLine, NewJob, Page,
-    PageRequest, Progress, Result, Retry, Timestamp,
+    AttemptPlanner, AttemptStart, AttemptStarted, ClaimedJob, ClientId, Completion, CostEntry,
+    Error, ErrorCode, Inserted, Job, JobError, JobFilter, JobId, JobStats, JobStore, LogLine,
+    NewJob, Page, PageRequest, Progress, Result, Retry, Timestamp,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, params};
@@ -142,6 +144,7 @@ impl JobStore for SqliteStore {
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
+        planner: Option<Arc<dyn AttemptPlanner>>,
     ) -> Result<(Vec<Inserted>, Option<ClaimedJob>)> {
         let worker = worker.to_owned();
         let action = "insert jobs and claim one";
@@ -151,6 +154,7 @@ impl JobStore for SqliteStore {
                 .map(|new| insert_job(connection, new))
                 .collect::<Sql<Vec<_>>>()?;
             let claimed = claim_job(connection, &worker, now, lease_until)?;
+            let claimed = start_planned(connection, &worker, claimed, planner.as_deref())?;
             Ok((inserted, claimed))
         })
         .await
@@ -280,6 +284,7 @@ impl JobStore for SqliteStore {
         completion: Completion,
         now: Timestamp,
         lease_until: Timestamp,
+        planner: Option<Arc<dyn AttemptPlanner>>,
     ) -> Result<(Option<Job>, Option<ClaimedJob>)> {
         let worker = worker.to_owned();
         self.write_now(
@@ -287,6 +292,7 @@ impl JobStore for SqliteStore {
             move |connection| {
                 let completed = complete_job(connection, &worker, &completion)?;
                 let claimed = claim_job(connection, &worker, now, lease_until)?;
+                let claimed = start_planned(connection, &worker, claimed, planner.as_deref())?;
                 Ok((completed, claimed))
             },
         )
@@ -568,6 +574,29 @@ fn claim_job(
         params![worker, lease_until.millis(), now.millis()],
         claimed_from_row,
     )
+}
+
+/// Starts the attempt `planner` plans for a job just claimed, in the
+/// claiming transaction. Only a start that took is handed on
+/// ([`ClaimedJob::started`]): a full provider recorded nothing, and a refused
+/// budget is found again (and reported) by the worker's own start.
+fn start_planned(
+    connection: &Connection,
+    worker: &str,
+    claimed: Option<ClaimedJob>,
+    planner: Option<&dyn AttemptPlanner>,
+) -> Sql<Option<ClaimedJob>> {
+    let Some(mut claimed) = claimed else {
+        return Ok(None);
+    };
+    let Some(attempt) = planner.and_then(|planner| planner.plan(&claimed)) else {
+        return Ok(Some(claimed));
+    };
+    let id = claimed.job.id.to_string();
+    if let Ok(Some(AttemptStarted::Started)) = start_attempt(connection, &id, worker, &attempt)? {
+        claimed.started = Some(attempt);
+    }
+    Ok(Some(claimed))
 }
 
 /// Records an attempt: its provider and model, its budget reservation and its

@@ -122,6 +122,7 @@ pub(super) fn claimed_from_row(row: &Row<'_>) -> Result<ClaimedJob> {
         checkpoint: get(row, "checkpoint")?,
         candidate_index: integer(row, "candidate_index")?,
         candidate_failures: integer(row, "candidate_failures")?,
+        started: None,
     })
 }
 
