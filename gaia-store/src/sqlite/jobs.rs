@@ -84,6 +84,14 @@ const RETRY_JOB: &str = concat!(
     job_columns!()
 );
 
+/// Renews every lease one worker holds.
+const HEARTBEAT: &str = "UPDATE jobs INDEXED BY jobs_by_status SET lease_until = ? \
+     WHERE worker = ? AND status = 'running' RETURNING id";
+
+/// The provider's call slots held by running jobs other than this one.
+const BUSY_SLOTS: &str = "SELECT COUNT(*) FROM jobs INDEXED BY jobs_by_status \
+     WHERE status = 'running' AND in_flight_provider = ? AND id <> ?";
+
 const REQUEUE_EXPIRED: &str = concat!(
     "UPDATE jobs INDEXED BY jobs_by_status SET status = 'queued', run_after = ?1, ",
     "reserved_micros = 0, worker = NULL, lease_until = NULL ",
@@ -174,8 +182,7 @@ impl JobStore for SqliteStore {
         self.write("renew leases", move |connection| {
             all_rows(
                 connection,
-                "UPDATE jobs INDEXED BY jobs_by_status SET lease_until = ? \
-                 WHERE worker = ? AND status = 'running' RETURNING id",
+                HEARTBEAT,
                 params![lease_until.millis(), worker],
                 returned_job_id,
             )
@@ -610,12 +617,7 @@ fn start_attempt(
 ) -> Sql<Result<Option<AttemptStarted>>> {
     if let Some(limit) = attempt.max_in_flight {
         // The write transaction serializes every slot count on the database.
-        let busy: i64 = scalar(
-            connection,
-            "SELECT COUNT(*) FROM jobs INDEXED BY jobs_by_status \
-             WHERE status = 'running' AND in_flight_provider = ? AND id <> ?",
-            params![attempt.provider, id],
-        )?;
+        let busy: i64 = scalar(connection, BUSY_SLOTS, params![attempt.provider, id])?;
         if busy >= i64::from(limit) {
             return Ok(Ok(Some(AttemptStarted::ProviderFull)));
         }
@@ -882,17 +884,13 @@ mod tests {
     #[tokio::test]
     async fn queue_statements_use_their_indexes() {
         let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-        let heartbeat = "UPDATE jobs INDEXED BY jobs_by_status SET lease_until = 1 \
-                         WHERE worker = 'w' AND status = 'running'";
-        let slots = "SELECT COUNT(*) FROM jobs INDEXED BY jobs_by_status \
-                     WHERE status = 'running' AND in_flight_provider = 'p' AND id <> 'j'";
         for (statement, index) in [
             (CLAIM_JOB, "jobs_claim_order"),
             (NEXT_DUE, "jobs_due"),
             (REQUEUE_EXPIRED, "jobs_by_status"),
             (FAIL_EXPIRED, "jobs_by_status"),
-            (heartbeat, "jobs_by_status"),
-            (slots, "jobs_by_status"),
+            (HEARTBEAT, "jobs_by_status"),
+            (BUSY_SLOTS, "jobs_by_status"),
             (
                 super::super::budget::RESERVED_BY_OTHERS,
                 "jobs_by_client_status",
