@@ -943,7 +943,8 @@ pub async fn a_planned_attempt_starts_with_the_claim_or_not_at_all(
     planned_attempt(store, false).await
 }
 
-/// For a store that starts planned attempts (SQLite): the claim started it.
+/// For a store that starts planned attempts (SQLite and Postgres both, at
+/// least in `insert_jobs_and_claim`): the claim started it.
 pub async fn a_planned_attempt_starts_with_the_claim(store: Arc<dyn Store>) -> CaseResult {
     planned_attempt(store, true).await
 }

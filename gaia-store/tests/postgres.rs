@@ -46,6 +46,18 @@ macro_rules! postgres_or_skip {
 
 gaia_store::store_conformance_tests!(postgres_or_skip!());
 
+/// A submit's claim starts the planned attempt in its own transaction, as on
+/// SQLite.
+#[tokio::test]
+async fn a_submits_claim_starts_the_planned_attempt() {
+    let Some((store, _schema)) = fresh_store().await else {
+        return;
+    };
+    conformance::a_planned_attempt_starts_with_the_claim(store)
+        .await
+        .unwrap();
+}
+
 /// Two stores on one schema: what two worker processes hold.
 async fn two_stores(schema: &ScratchSchema) -> (PostgresStore, PostgresStore) {
     let first = PostgresStore::open(&schema.url()).await.unwrap();

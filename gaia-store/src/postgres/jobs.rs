@@ -192,8 +192,7 @@ impl JobStore for PostgresStore {
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
-        // The worker starts the attempt in a transaction of its own.
-        _planner: Option<Arc<dyn AttemptPlanner>>,
+        planner: Option<Arc<dyn AttemptPlanner>>,
     ) -> Result<(Vec<Inserted>, Option<ClaimedJob>)> {
         let action = "insert jobs and claim one";
         let mut tx = self.begin(action).await?;
@@ -205,6 +204,9 @@ impl JobStore for PostgresStore {
         let claimed = claim_job(&mut *tx, worker, now, lease_until)
             .await
             .map_err(self.failed(action))??;
+        let claimed = self
+            .start_planned(&mut tx, worker, claimed, planner.as_deref())
+            .await?;
         // Other processes' workers may take what this claim left.
         if inserted.iter().any(|entry| !entry.existing) {
             notify_queue(&mut tx).await?;
@@ -238,56 +240,23 @@ impl JobStore for PostgresStore {
         attempt: &AttemptStart,
     ) -> Result<Option<AttemptStarted>> {
         let action = format!("start an attempt of job {job_id}");
-        let id = job_id.to_string();
         let mut tx = self.begin(&action).await?;
-        if let Some(limit) = attempt.max_in_flight
-            && !self
-                .slot_free(&mut tx, &id, &attempt.provider, limit)
-                .await?
-        {
+        let recorded = self
+            .record_attempt(&mut tx, &job_id.to_string(), worker, attempt)
+            .await?;
+        match recorded {
             // Dropping `tx` rolls back: nothing recorded, the lock released.
-            return Ok(Some(AttemptStarted::ProviderFull));
-        }
-        let held: Option<(String, Option<String>)> = sqlx::query_as(START_ATTEMPT)
-            .bind(&attempt.provider)
-            .bind(&attempt.model)
-            .bind(attempt.estimate.micros())
-            .bind(attempt.reserve.micros())
-            .bind(&id)
-            .bind(worker)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.failed(&action))?;
-        let Some((client_id, campaign_id)) = held else {
-            return Ok(None);
-        };
-        let reserver = Reserver {
-            job_id: &id,
-            client_id: &client_id,
-            campaign_id: campaign_id.as_deref(),
-        };
-        if attempt.reserve.micros() > 0 {
-            lock_client_budgets(&mut tx, &client_id).await?;
-        }
-        match check_budgets(&mut tx, &reserver, attempt.reserve, attempt.now).await {
-            Ok(()) => {}
-            // Commit the refused attempt: its provider and model are recorded
-            // and it holds no reservation and no call slot.
-            Err(refused @ Error::BudgetExceeded(_)) => {
-                sqlx::query(
-                    "UPDATE jobs SET reserved_micros = 0, in_flight_provider = NULL WHERE id = $1",
-                )
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.failed(&action))?;
+            Recorded::ProviderFull => Ok(Some(AttemptStarted::ProviderFull)),
+            Recorded::Lost => Ok(None),
+            Recorded::Refused(refused) => {
                 self.commit(tx, &action).await?;
-                return Err(refused);
+                Err(refused)
             }
-            Err(other) => return Err(other),
+            Recorded::Started => {
+                self.commit(tx, &action).await?;
+                Ok(Some(AttemptStarted::Started))
+            }
         }
-        self.commit(tx, &action).await?;
-        Ok(Some(AttemptStarted::Started))
     }
 
     async fn set_progress(&self, job_id: JobId, progress: Progress) -> Result<()> {
@@ -705,6 +674,84 @@ impl PostgresStore {
     /// Whether a call slot of `provider` is free for job `id`, counted under
     /// the provider's advisory lock (held until the transaction ends), so two
     /// processes cannot both take the last slot.
+    /// Records an attempt in the caller's transaction (see
+    /// [`JobStore::start_attempt`]); the caller commits what it records.
+    async fn record_attempt(
+        &self,
+        conn: &mut PgConnection,
+        id: &str,
+        worker: &str,
+        attempt: &AttemptStart,
+    ) -> Result<Recorded> {
+        let action = format!("start an attempt of job {id}");
+        if let Some(limit) = attempt.max_in_flight
+            && !self.slot_free(conn, id, &attempt.provider, limit).await?
+        {
+            return Ok(Recorded::ProviderFull);
+        }
+        let held: Option<(String, Option<String>)> = sqlx::query_as(START_ATTEMPT)
+            .bind(&attempt.provider)
+            .bind(&attempt.model)
+            .bind(attempt.estimate.micros())
+            .bind(attempt.reserve.micros())
+            .bind(id)
+            .bind(worker)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(self.failed(&action))?;
+        let Some((client_id, campaign_id)) = held else {
+            return Ok(Recorded::Lost);
+        };
+        let reserver = Reserver {
+            job_id: id,
+            client_id: &client_id,
+            campaign_id: campaign_id.as_deref(),
+        };
+        if attempt.reserve.micros() > 0 {
+            lock_client_budgets(conn, &client_id).await?;
+        }
+        match check_budgets(conn, &reserver, attempt.reserve, attempt.now).await {
+            Ok(()) => Ok(Recorded::Started),
+            // The refused attempt keeps its provider and model and holds no
+            // reservation and no call slot.
+            Err(refused @ Error::BudgetExceeded(_)) => {
+                sqlx::query(
+                    "UPDATE jobs SET reserved_micros = 0, in_flight_provider = NULL WHERE id = $1",
+                )
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(self.failed(&action))?;
+                Ok(Recorded::Refused(refused))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Starts the attempt `planner` plans for a job just claimed, in the
+    /// claiming transaction (as on SQLite: only a start that took is handed
+    /// on; a full provider recorded nothing, and a refused budget is found
+    /// again by the worker's own start).
+    async fn start_planned(
+        &self,
+        conn: &mut PgConnection,
+        worker: &str,
+        claimed: Option<ClaimedJob>,
+        planner: Option<&dyn AttemptPlanner>,
+    ) -> Result<Option<ClaimedJob>> {
+        let Some(mut claimed) = claimed else {
+            return Ok(None);
+        };
+        let Some(attempt) = planner.and_then(|planner| planner.plan(&claimed)) else {
+            return Ok(Some(claimed));
+        };
+        let id = claimed.job.id.to_string();
+        if let Recorded::Started = self.record_attempt(conn, &id, worker, &attempt).await? {
+            claimed.started = Some(attempt);
+        }
+        Ok(Some(claimed))
+    }
+
     async fn slot_free(
         &self,
         conn: &mut PgConnection,
@@ -836,6 +883,17 @@ impl PostgresStore {
 }
 
 /// The earlier job for a reused idempotency key, when the request is the same.
+/// What recording an attempt did, in a transaction still to commit.
+enum Recorded {
+    Started,
+    /// No call slot free: nothing recorded.
+    ProviderFull,
+    /// The job is no longer the worker's: nothing recorded.
+    Lost,
+    /// Over a budget: provider and model recorded, nothing reserved.
+    Refused(Error),
+}
+
 fn same_request(existing: (Job, String), new: &NewJob, key: &str) -> Result<Inserted> {
     let (job, digest) = existing;
     if digest == new.request_digest {
