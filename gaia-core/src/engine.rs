@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +50,7 @@ use crate::store::{
 use crate::timestamp::Timestamp;
 use events::EndWatch;
 use router::Router;
+use worker::InPlaceJob;
 
 /// The Gaia engine. Cheap to clone (an `Arc` inside), `Send + Sync`.
 ///
@@ -78,6 +79,11 @@ pub(crate) struct Shared {
     idle_slots: AtomicUsize,
     /// Jobs a submit claimed for an idle slot, until a slot takes them.
     handed_over: Mutex<VecDeque<ClaimedJob>>,
+    /// One permit per slot, held by every job this engine runs (on a slot,
+    /// or in place on a `generate` caller's task): no more than `workers`
+    /// jobs run here at once.
+    pub(crate) slots: Arc<Semaphore>,
+    workers: usize,
     /// Held (shared) by submits and retries from their write until their
     /// `job_queued` events are out; a worker passes it (exclusive) before a
     /// job's first event, so `job_queued` always comes first.
@@ -186,6 +192,12 @@ impl Shared {
     pub(crate) fn take_handed_over(&self) -> Option<ClaimedJob> {
         lock(&self.handed_over).pop_front()
     }
+
+    /// Leaves a claimed job for the next slot that looks (wake one);
+    /// `close` releases it if no slot does.
+    pub(crate) fn hand_over(&self, claimed: ClaimedJob) {
+        lock(&self.handed_over).push_back(claimed);
+    }
 }
 
 /// A slot of this engine waiting for work (see [`Shared::enter_idle`]).
@@ -195,6 +207,16 @@ impl Drop for IdleSlot<'_> {
     fn drop(&mut self) {
         self.0.idle_slots.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// What [`Engine::queue`] did.
+struct Queued<'a> {
+    inserted: Vec<Inserted>,
+    /// For `generate`: the end of its new job, watched from before any
+    /// worker could run it.
+    watch: Option<EndWatch<'a>>,
+    /// For `generate`: its job, claimed for the caller to run (to await).
+    in_place: Option<InPlaceJob>,
 }
 
 /// The error of a call on a closed engine.
@@ -328,6 +350,8 @@ impl EngineBuilder {
             shutting_down: AtomicBool::new(false),
             idle_slots: AtomicUsize::new(0),
             handed_over: Mutex::new(VecDeque::new()),
+            slots: Arc::new(Semaphore::new(self.config.workers)),
+            workers: self.config.workers,
             running: Mutex::new(HashMap::new()),
             canceled: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
@@ -400,17 +424,14 @@ impl Engine {
 
     /// Submits many requests in one transaction: all are queued or none is.
     pub async fn submit_batch(&self, requests: Vec<Request>) -> Result<Vec<Job>> {
-        let (inserted, _) = self.queue(requests, false).await?;
-        Ok(inserted.into_iter().map(|i| i.job).collect())
+        let queued = self.queue(requests, false).await?;
+        Ok(queued.inserted.into_iter().map(|i| i.job).collect())
     }
 
-    /// Queues jobs; with `watch_first`, also watches for the end of the
-    /// first when it is new, from before any worker here can run it.
-    async fn queue(
-        &self,
-        requests: Vec<Request>,
-        watch_first: bool,
-    ) -> Result<(Vec<Inserted>, Option<EndWatch<'_>>)> {
+    /// Queues jobs. For `generate` (`for_caller`), also watches for the end
+    /// of the first job when it is new, from before any worker here can run
+    /// it, and claims it for the caller to run when a slot is free.
+    async fn queue(&self, requests: Vec<Request>, for_caller: bool) -> Result<Queued<'_>> {
         self.check_open()?;
         let router = self.shared.router();
         let mut new_jobs = Vec::with_capacity(requests.len());
@@ -431,7 +452,7 @@ impl Engine {
             new_jobs.push(self.new_job(request));
         }
         let gate = self.shared.submit_gate.read().await;
-        let inserted = self.insert(new_jobs).await?;
+        let (inserted, in_place) = self.insert(new_jobs, for_caller).await?;
         for entry in &inserted {
             if !entry.existing {
                 let client_id = entry.job.request.client_id.clone();
@@ -442,23 +463,41 @@ impl Engine {
         }
         // Workers here wait for the gate before they run a job.
         let watch = match inserted.first() {
-            Some(first) if watch_first && !first.existing => {
+            Some(first) if for_caller && !first.existing => {
                 Some(self.shared.events.watch_end(first.job.id))
             }
             _ => None,
         };
         drop(gate);
-        self.shared.wake_workers();
-        Ok((inserted, watch))
+        if in_place.is_none() {
+            self.shared.wake_workers();
+        }
+        Ok(Queued {
+            inserted,
+            watch,
+            in_place,
+        })
     }
 
-    /// Inserts jobs; when a slot here is idle, also claims the next due job
-    /// for it in the same store call and hands it over.
-    async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
+    /// Inserts jobs; when a slot here is free, also claims the next due job
+    /// in the same store call: for the caller when it is the caller's own
+    /// (`for_caller`), else for the slot the submit wakes.
+    async fn insert(
+        &self,
+        jobs: Vec<NewJob>,
+        for_caller: bool,
+    ) -> Result<(Vec<Inserted>, Option<InPlaceJob>)> {
         let shared = &self.shared;
-        if shared.idle_slots.load(Ordering::Acquire) == 0 || shared.is_shutting_down() {
-            return shared.store.insert_jobs(jobs).await;
+        if shared.is_shutting_down() {
+            return Ok((shared.store.insert_jobs(jobs).await?, None));
         }
+        let permit = for_caller
+            .then(|| shared.slots.clone().try_acquire_owned().ok())
+            .flatten();
+        if permit.is_none() && shared.idle_slots.load(Ordering::Acquire) == 0 {
+            return Ok((shared.store.insert_jobs(jobs).await?, None));
+        }
+        let first_id = jobs.first().map(|new| new.job.id);
         let now = Timestamp::now();
         let planner = Some(shared.claim_planner());
         let (inserted, claimed) = shared
@@ -471,12 +510,17 @@ impl Engine {
                 planner,
             )
             .await?;
-        if let Some(claimed) = claimed {
-            // Taken by the slot the submit wakes; `close` releases it if no
-            // slot does.
-            lock(&shared.handed_over).push_back(claimed);
-        }
-        Ok(inserted)
+        let in_place = match (claimed, permit) {
+            (Some(claimed), Some(permit)) if Some(claimed.job.id) == first_id => {
+                Some(InPlaceJob::new(shared.clone(), claimed, permit))
+            }
+            (Some(claimed), _) => {
+                shared.hand_over(claimed);
+                None
+            }
+            (None, _) => None,
+        };
+        Ok((inserted, in_place))
     }
 
     fn new_job(&self, request: Request) -> NewJob {
@@ -541,8 +585,20 @@ impl Engine {
     }
 
     /// Submits and waits; returns the first asset, or the job's error.
+    ///
+    /// When a slot of this engine is free, the job runs on the calling task
+    /// itself (it still takes the slot, so no more than `workers` jobs run
+    /// at once). Dropping the future does not stop the job: it goes on on
+    /// the runtime, as it would on a slot.
     pub async fn generate(&self, request: Request) -> Result<Asset> {
-        let (mut inserted, watch) = self.queue(vec![request], true).await?;
+        let Queued {
+            mut inserted,
+            watch,
+            in_place,
+        } = self.queue(vec![request], true).await?;
+        if let Some(in_place) = in_place {
+            in_place.await;
+        }
         let Inserted { job, .. } = inserted
             .pop()
             .ok_or_else(|| Error::Internal("a batch of one returned no job".into()))?;
@@ -866,6 +922,12 @@ impl Engine {
         for task in slots {
             let _ = task.await;
         }
+        // Jobs run in place by `generate` callers end (stopped) too.
+        let _all = self
+            .shared
+            .slots
+            .acquire_many(self.shared.workers as u32)
+            .await;
         self.release_handed_over().await;
         self.shared.usage.flush().await;
         self.shared.events.flush_sinks().await;

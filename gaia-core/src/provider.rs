@@ -410,13 +410,7 @@ const STAGE_IN_PLACE_MAX: usize = 64 * 1024;
 /// Writes `bytes` to a new staging file in `dir`, flushed.
 fn stage_in(dir: &Path, bytes: &[u8]) -> Result<StagedOutput> {
     use std::io::Write;
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Error::storage(format!("cannot create staging folder {}", dir.display()), e)
-    })?;
-    let mut named = tempfile::Builder::new()
-        .prefix("stage-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::storage(format!("cannot stage in {}", dir.display()), e))?;
+    let mut named = staging_file(dir)?;
     named
         .write_all(bytes)
         .and_then(|()| named.flush())
@@ -429,6 +423,22 @@ fn stage_in(dir: &Path, bytes: &[u8]) -> Result<StagedOutput> {
         sha256,
         metadata: serde_json::Map::new(),
     })
+}
+
+/// A new file in the staging folder `dir`, which is created the first time
+/// (looked for only then: staging is on every job's path).
+fn staging_file(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let create = || tempfile::Builder::new().prefix("stage-").tempfile_in(dir);
+    let created = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::storage(format!("cannot create staging folder {}", dir.display()), e)
+            })?;
+            create()
+        }
+        created => created,
+    };
+    created.map_err(|e| Error::storage(format!("cannot stage in {}", dir.display()), e))
 }
 
 struct NoReporter;
@@ -452,14 +462,7 @@ pub struct StagingFile {
 
 impl StagingFile {
     async fn create(dir: &Path) -> Result<Self> {
-        tokio::fs::create_dir_all(dir).await.map_err(|e| {
-            Error::storage(format!("cannot create staging folder {}", dir.display()), e)
-        })?;
-        let named = tempfile::Builder::new()
-            .prefix("stage-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::storage(format!("cannot stage in {}", dir.display()), e))?;
-        let (file, path) = named.into_parts();
+        let (file, path) = staging_file(dir)?.into_parts();
         Ok(Self {
             file: tokio::fs::File::from_std(file),
             path,

@@ -1,7 +1,7 @@
 //! Carries a running job's progress, log lines and checkpoint from the
 //! provider to the store and the event bus.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -27,24 +27,39 @@ enum Report {
 
 /// The provider-facing side: reports are evented at once and queued for one
 /// writer task per job, which keeps log order and throttles progress writes.
+///
+/// The writer task starts with the job's first report: a job that reports
+/// nothing (a fast local generation) spawns no task and waits for none.
 pub(crate) struct JobReporter {
     shared: Arc<Shared>,
     job_id: JobId,
-    reports: mpsc::UnboundedSender<Report>,
+    reports: OnceLock<mpsc::UnboundedSender<Report>>,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl JobReporter {
     pub(crate) fn start(shared: Arc<Shared>, job_id: JobId) -> (Arc<Self>, ReportWriter) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_reports(shared.clone(), job_id, rx));
+        let writer = Arc::new(Mutex::new(None));
         (
             Arc::new(Self {
                 shared,
                 job_id,
-                reports: tx,
+                reports: OnceLock::new(),
+                writer: writer.clone(),
             }),
             ReportWriter { handle: writer },
         )
+    }
+
+    /// Queues a report for the writer task, starting the task with the first.
+    fn send(&self, report: Report) {
+        let reports = self.reports.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let task = tokio::spawn(write_reports(self.shared.clone(), self.job_id, rx));
+            *lock(&self.writer) = Some(task);
+            tx
+        });
+        let _ = reports.send(report);
     }
 
     /// A log line from the engine itself (retries, routing decisions).
@@ -59,7 +74,7 @@ impl ContextReporter for JobReporter {
         self.shared
             .events
             .emit(Some(self.job_id), EventKind::JobProgress { progress });
-        let _ = self.reports.send(Report::Progress(progress));
+        self.send(Report::Progress(progress));
     }
 
     fn log(&self, level: LogLevel, message: String) {
@@ -70,7 +85,7 @@ impl ContextReporter for JobReporter {
                 message: message.clone(),
             },
         );
-        let _ = self.reports.send(Report::Log(LogLine {
+        self.send(Report::Log(LogLine {
             at: Timestamp::now(),
             level,
             message,
@@ -90,18 +105,25 @@ impl ContextReporter for JobReporter {
     }
 }
 
-/// The writer task of one job; [`ReportWriter::finish`] waits until every
-/// report is stored.
+/// The writer task of one job, once its first report started it;
+/// [`ReportWriter::finish`] waits until every report is stored.
 pub(crate) struct ReportWriter {
-    handle: JoinHandle<()>,
+    handle: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl ReportWriter {
     /// Waits for the queued reports to be written. The reporter (and every
     /// clone held by the provider context) must be dropped first.
     pub(crate) async fn finish(self) {
-        let _ = self.handle.await;
+        let task = lock(&self.handle).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn write_reports(

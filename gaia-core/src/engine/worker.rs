@@ -1,12 +1,18 @@
 //! Worker slots, the heartbeat that renews their leases, and recovery of
 //! jobs whose worker died.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use super::{Shared, metrics, pipeline};
+use crate::error::Result;
 use crate::event::EventKind;
 use crate::job::JobStatus;
+use crate::store::ClaimedJob;
 use crate::timestamp::Timestamp;
 
 /// Idle workers look at the queue at least this often even without a wake-up
@@ -16,48 +22,127 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// One job slot: claims and runs jobs until the engine shuts down.
 pub(crate) async fn run_slot(shared: Arc<Shared>) {
     // A job the last one's completion claimed: run even during a shutdown
-    // (stopped and released like any job the shutdown interrupts).
-    let mut carried = None;
+    // (stopped and released like any job the shutdown interrupts), with the
+    // permit its predecessor held.
+    let mut carried: Option<(ClaimedJob, OwnedSemaphorePermit)> = None;
     loop {
         // Registered before claiming, so a submit between the claim and the
         // wait still wakes this slot.
         let wake = shared.wake.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
-        if shared.is_shutting_down() && carried.is_none() {
-            return;
-        }
-        let now = Timestamp::now();
-        let next = match carried.take().or_else(|| shared.take_handed_over()) {
-            Some(claimed) => Ok(Some(claimed)),
+        let (claimed, permit) = match carried.take() {
+            Some(carried) => carried,
             None => {
-                shared
-                    .store
-                    .claim_job(&shared.worker_id, now, now.plus(shared.lease))
-                    .await
+                let Some(permit) = slot_permit(&shared).await else {
+                    return;
+                };
+                match next_job(&shared).await {
+                    Ok(Some(claimed)) => (claimed, permit),
+                    Ok(None) => {
+                        drop(permit);
+                        let idle = idle_time(&shared).await;
+                        let _idle = shared.enter_idle();
+                        tokio::select! {
+                            () = &mut wake => {}
+                            () = tokio::time::sleep(idle) => {}
+                            () = shared.shutdown.cancelled() => return,
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        drop(permit);
+                        tracing::warn!(error = %e, "cannot claim a job; retrying");
+                        tokio::select! {
+                            () = tokio::time::sleep(POLL_INTERVAL) => {}
+                            () = shared.shutdown.cancelled() => return,
+                        }
+                        continue;
+                    }
+                }
             }
         };
-        match next {
-            Ok(Some(claimed)) => {
-                metrics::job_claimed(&claimed.job, now);
-                carried = pipeline::run(shared.clone(), claimed).await;
+        metrics::job_claimed(&claimed.job, Timestamp::now());
+        carried = pipeline::run(shared.clone(), claimed)
+            .await
+            .map(|next| (next, permit));
+    }
+}
+
+/// Waits for a permit to run a job (a `generate` caller may be running one
+/// in place); `None` once the engine shuts down.
+async fn slot_permit(shared: &Shared) -> Option<OwnedSemaphorePermit> {
+    if shared.is_shutting_down() {
+        return None;
+    }
+    tokio::select! {
+        permit = shared.slots.clone().acquire_owned() => permit.ok(),
+        () = shared.shutdown.cancelled() => None,
+    }
+}
+
+/// A job a submit handed over, or else the next due job, claimed.
+async fn next_job(shared: &Shared) -> Result<Option<ClaimedJob>> {
+    if let Some(claimed) = shared.take_handed_over() {
+        return Ok(Some(claimed));
+    }
+    let now = Timestamp::now();
+    shared
+        .store
+        .claim_job(&shared.worker_id, now, now.plus(shared.lease))
+        .await
+}
+
+/// A job a `generate` claimed for itself in its submit, with the slot
+/// permit it took, run in place on the caller's task (awaited), where a
+/// slot would cost two thread wake-ups: to the slot, and back to the
+/// waiting caller. Dropped before it finished (the caller stopped waiting),
+/// it finishes on the runtime: a claimed job always runs to the end of its
+/// attempt.
+pub(crate) struct InPlaceJob {
+    job: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl InPlaceJob {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        claimed: ClaimedJob,
+        permit: OwnedSemaphorePermit,
+    ) -> Self {
+        let job = async move {
+            metrics::job_claimed(&claimed.job, Timestamp::now());
+            if let Some(next) = pipeline::run(shared.clone(), claimed).await {
+                // Claimed by the completion: a slot runs it.
+                shared.hand_over(next);
+                drop(permit);
+                shared.wake_workers();
             }
-            Ok(None) => {
-                let idle = idle_time(&shared).await;
-                let _idle = shared.enter_idle();
-                tokio::select! {
-                    () = &mut wake => {}
-                    () = tokio::time::sleep(idle) => {}
-                    () = shared.shutdown.cancelled() => return,
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot claim a job; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(POLL_INTERVAL) => {}
-                    () = shared.shutdown.cancelled() => return,
-                }
-            }
+        };
+        Self {
+            job: Some(Box::pin(job)),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl Future for InPlaceJob {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(job) = self.job.as_mut() else {
+            return Poll::Ready(());
+        };
+        ready!(job.as_mut().poll(cx));
+        self.job = None;
+        Poll::Ready(())
+    }
+}
+
+impl Drop for InPlaceJob {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            self.runtime.spawn(job);
         }
     }
 }
