@@ -404,3 +404,36 @@ async fn migrations_are_recorded_and_foreign_histories_refused() {
     let changed = SqliteStore::open(&url_in(&dir)).await.unwrap_err();
     assert!(changed.to_string().contains("different text"), "{changed}");
 }
+
+/// A search vector (256 `f32`, 1 KiB) is stored in its table's own pages:
+/// a row that spilled to an overflow page would cost a whole page per asset
+/// on disk and one more page written with every stored asset.
+#[tokio::test]
+async fn embedding_vectors_are_stored_without_overflow_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    SqliteStore::open(&url_in(&dir))
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let conn = rusqlite::Connection::open(dir.path().join("nested/gaia.db")).unwrap();
+    // The vectors alone are measured: no assets to refer to.
+    conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+    let pages = || -> i64 {
+        conn.query_row("PRAGMA page_count", [], |row| row.get(0))
+            .unwrap()
+    };
+    let before = pages();
+    let vectors = 300;
+    for n in 0..vectors {
+        conn.execute(
+            "INSERT INTO embeddings (asset_id, model, vector) VALUES (?, 'hashed-256', ?)",
+            rusqlite::params![format!("0190f0f0-0000-7000-8000-{n:012}"), vec![7_u8; 1024]],
+        )
+        .unwrap();
+    }
+    let used = pages() - before;
+    // Three 1 KiB rows fit in a 4 KiB page; an overflow page each would
+    // need more than one page per row.
+    assert!(used < vectors / 2, "{vectors} vectors took {used} pages");
+}
