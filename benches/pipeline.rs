@@ -8,6 +8,7 @@
 //!   it with `UPDATE … RETURNING`, mark it done, each its own transaction)
 //!   as the baseline, and the ratio;
 //! - the drain rate with 1,000 and with 20,000 jobs already queued;
+//! - the rate of single submits from 32 concurrent callers;
 //! - the latency of one `generate` on an idle engine, p50 and p99.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -152,6 +153,34 @@ async fn drain_rate(backlog: usize) -> f64 {
     rate
 }
 
+/// Requests per second submitted one by one by `callers` concurrent callers
+/// (a backend serving many users), with no worker running them.
+async fn concurrent_submit_rate(callers: usize, count: usize) -> f64 {
+    let bench = Bench::new().await;
+    let engine = bench.engine(0).await;
+    let per_caller = count / callers;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|caller| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                for i in 0..per_caller {
+                    engine
+                        .submit(request(caller * per_caller + i))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rate = (per_caller * callers) as f64 / start.elapsed().as_secs_f64();
+    engine.close().await.unwrap();
+    rate
+}
+
 async fn idle_latency(samples: usize) -> (Duration, Duration) {
     let bench = Bench::new().await;
     let engine = bench.engine(1).await;
@@ -205,6 +234,8 @@ fn main() {
             "drain rate, 20,000 queued:                        {large:>9.0} jobs/s  ({:.0}% of the 1,000 rate)",
             large / small * 100.0
         );
+        let submits = concurrent_submit_rate(32, jobs).await;
+        println!("submit, one request per call, 32 callers:         {submits:>9.0} requests/s");
         let (p50, p99) = idle_latency(500).await;
         println!(
             "generate latency on an idle engine:               p50 {:.3} ms, p99 {:.3} ms",

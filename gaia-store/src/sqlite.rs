@@ -160,19 +160,14 @@ impl SqliteStore {
     /// from its first statement (`BEGIN IMMEDIATE`) so that it never fails
     /// midway on a lock upgrade. Commits when `work` returns `Ok` (which may
     /// itself hold a refusal to report after committing), rolls back when
-    /// it returns `Err`.
+    /// it returns `Err`. Writes queued together share one commit (see
+    /// `Connections::call_grouped`).
     async fn write<T, F>(&self, action: &str, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Sql<T> + Send + 'static,
     {
-        let done = self
-            .writer
-            .call(move |connection| {
-                let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                commit_work(tx, work)
-            })
-            .await;
+        let done = self.writer.call_grouped(work).await;
         self.committed();
         self.finish(action, done)
     }
