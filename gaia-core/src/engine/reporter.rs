@@ -17,7 +17,9 @@ use crate::progress::Progress;
 use crate::provider::ContextReporter;
 use crate::timestamp::Timestamp;
 
-/// Progress is persisted at most this often; every change is still an event.
+/// Progress reaches the database no sooner than this into an attempt, then
+/// at most this often; every change is still an event at once. An attempt
+/// that ends sooner writes none: its end records the final progress.
 const PROGRESS_PERSIST_INTERVAL: Duration = Duration::from_secs(1);
 
 enum Report {
@@ -28,11 +30,17 @@ enum Report {
 /// The provider-facing side: reports are evented at once and queued for one
 /// writer task per job, which keeps log order and throttles progress writes.
 ///
-/// The writer task starts with the job's first report: a job that reports
-/// nothing (a fast local generation) spawns no task and waits for none.
+/// The writer task starts with the first report there is to write: a job
+/// that logs nothing and ends within [`PROGRESS_PERSIST_INTERVAL`] (a fast
+/// local generation, a quick remote call) spawns no task and waits for none.
 pub(crate) struct JobReporter {
     shared: Arc<Shared>,
     job_id: JobId,
+    /// When the attempt started: the clock of progress persistence.
+    started: Instant,
+    /// The latest progress reported before the writer task started; handed
+    /// to it when it starts.
+    held: Mutex<Option<Progress>>,
     reports: OnceLock<mpsc::UnboundedSender<Report>>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -44,6 +52,8 @@ impl JobReporter {
             Arc::new(Self {
                 shared,
                 job_id,
+                started: Instant::now(),
+                held: Mutex::new(None),
                 reports: OnceLock::new(),
                 writer: writer.clone(),
             }),
@@ -55,7 +65,15 @@ impl JobReporter {
     fn send(&self, report: Report) {
         let reports = self.reports.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            let task = tokio::spawn(write_reports(self.shared.clone(), self.job_id, rx));
+            if let Some(held) = lock(&self.held).take() {
+                let _ = tx.send(Report::Progress(held));
+            }
+            let task = tokio::spawn(write_reports(
+                self.shared.clone(),
+                self.job_id,
+                self.started,
+                rx,
+            ));
             *lock(&self.writer) = Some(task);
             tx
         });
@@ -74,6 +92,11 @@ impl ContextReporter for JobReporter {
         self.shared
             .events
             .emit(Some(self.job_id), EventKind::JobProgress { progress });
+        if self.reports.get().is_none() && self.started.elapsed() < PROGRESS_PERSIST_INTERVAL {
+            // Not due yet: no task to write nothing.
+            *lock(&self.held) = Some(progress);
+            return;
+        }
         self.send(Report::Progress(progress));
     }
 
@@ -129,9 +152,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn write_reports(
     shared: Arc<Shared>,
     job_id: JobId,
+    started: Instant,
     mut rx: mpsc::UnboundedReceiver<Report>,
 ) {
-    let mut last_persisted: Option<Instant> = None;
+    let mut last_persisted = started;
     let mut pending_progress: Option<Progress> = None;
     let mut logs = Vec::new();
     while let Some(report) = rx.recv().await {
@@ -147,13 +171,13 @@ async fn write_reports(
             }
         }
         flush_logs(&shared, job_id, &mut logs).await;
-        let due = last_persisted.is_none_or(|t| t.elapsed() >= PROGRESS_PERSIST_INTERVAL);
+        let due = last_persisted.elapsed() >= PROGRESS_PERSIST_INTERVAL;
         if let (true, Some(progress)) = (due, pending_progress) {
             if let Err(e) = shared.store.set_progress(job_id, progress).await {
                 tracing::warn!(%job_id, error = %e, "cannot persist progress");
             }
             pending_progress = None;
-            last_persisted = Some(Instant::now());
+            last_persisted = Instant::now();
         }
     }
     // The final progress is written by the job's completion itself.

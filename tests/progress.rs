@@ -1,0 +1,116 @@
+//! Progress reaches hosts as events at once and the store at a measured
+//! pace: no sooner than a second into an attempt, then at most once a
+//! second, so that a quick job costs no progress write at all.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use gaia::prelude::*;
+use gaia::{
+    Call, Event, EventKind, GenerateContext, Generation, ModelInfo, PriceRule, Progress, Provider,
+};
+use support::*;
+use tokio::sync::{Mutex, mpsc};
+
+/// Reports each progress the test sends it, and returns a PNG once the
+/// test closes the channel.
+struct Stepper {
+    models: Vec<ModelInfo>,
+    steps: Mutex<mpsc::UnboundedReceiver<u8>>,
+}
+
+#[async_trait]
+impl Provider for Stepper {
+    fn name(&self) -> &str {
+        "stepper"
+    }
+    fn models(&self) -> &[ModelInfo] {
+        &self.models
+    }
+    fn estimate(&self, _model: &str, _spec: &Spec) -> gaia::Result<Money> {
+        Ok(Money::ZERO)
+    }
+    async fn generate(&self, _call: &Call, cx: &GenerateContext) -> gaia::Result<Generation> {
+        let mut steps = self.steps.lock().await;
+        while let Some(percent) = steps.recv().await {
+            cx.progress(Progress::percent(percent.into()));
+        }
+        let output = cx.stage_bytes(&png(8, 8)).await?;
+        Ok(Generation {
+            outputs: vec![output],
+            cost: Some(Money::ZERO),
+        })
+    }
+}
+
+async fn stored_progress(engine: &Engine, job: JobId) -> u8 {
+    engine.job(job).await.unwrap().progress.value()
+}
+
+/// Waits for the event of `percent` for `job`.
+async fn progress_event(events: &mut (impl futures::Stream<Item = Event> + Unpin), percent: u8) {
+    let seen = async {
+        while let Some(event) = events.next().await {
+            if let EventKind::JobProgress { progress } = event.kind
+                && progress.value() == percent
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), seen)
+        .await
+        .expect("the progress event");
+}
+
+#[tokio::test]
+async fn progress_is_stored_from_a_second_into_an_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (steps, received) = mpsc::unbounded_channel();
+    let provider = Arc::new(Stepper {
+        models: vec![ModelInfo::new(
+            "img",
+            AssetKind::Image,
+            PriceRule::Free,
+            "reports progress on demand",
+        )],
+        steps: Mutex::new(received),
+    });
+    let engine = engine_with(dir.path(), 1, vec![provider]).await;
+    let mut events = engine.events();
+    let job = engine.submit(image_request("stepped")).await.unwrap();
+
+    steps.send(10).unwrap();
+    progress_event(&mut events, 10).await;
+    let reported = Instant::now();
+    // Long enough for a write to land, short of the first second.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        stored_progress(&engine, job.id).await,
+        0,
+        "early progress is an event, not a write"
+    );
+
+    tokio::time::sleep(Duration::from_secs(1).saturating_sub(reported.elapsed())).await;
+    steps.send(60).unwrap();
+    progress_event(&mut events, 60).await;
+    let stored = async {
+        while stored_progress(&engine, job.id).await != 60 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), stored)
+        .await
+        .expect("progress a second into the attempt is stored");
+
+    drop(steps);
+    let done = engine.wait(job.id).await.unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.progress.value(), 100);
+    engine.close().await.unwrap();
+}
