@@ -93,7 +93,7 @@ impl ContextReporter for JobReporter {
             .events
             .emit(Some(self.job_id), EventKind::JobProgress { progress });
         if self.reports.get().is_none() && self.started.elapsed() < PROGRESS_PERSIST_INTERVAL {
-            // Not due yet: no task to write nothing.
+            // Nothing is due for the store yet: hold it, start no task.
             *lock(&self.held) = Some(progress);
             return;
         }
