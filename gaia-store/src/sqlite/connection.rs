@@ -8,13 +8,13 @@
 //! and on an idle machine a hand-off to a parked thread costs more than the
 //! statement itself.)
 //!
-//! Write transactions queued behind one another share one commit (see
-//! [`Connections::call_grouped`]): under contention a commit, not a
-//! statement, is what a write costs.
-//!
 //! A short unit of work may skip even those two: [`Connections::free`] lends
 //! a connection that no thread is using to the caller, which runs the work
 //! in place.
+//!
+//! Write transactions queued behind one another share one commit (see
+//! [`Connections::call_grouped`]): under contention a commit, not a
+//! statement, is what a write costs.
 
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
