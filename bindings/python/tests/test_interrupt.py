@@ -5,11 +5,22 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from typing import Iterator
 
 import pytest
 
 import gaia
 from conftest import ImageProvider
+
+
+@pytest.fixture(autouse=True)
+def sigint_raises() -> Iterator[None]:
+    """Python raises KeyboardInterrupt only if SIGINT had its default action
+    at startup; a shell ignores it in background jobs (`cmd &`). Install
+    Python's own handler for these tests, whatever launched them."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def test_keyboard_interrupt_during_wait_leaves_the_job(engine: gaia.Engine) -> None:

@@ -561,7 +561,10 @@ async fn settle(
     let job_id = claimed.job.id;
     let result = match outcome {
         Outcome::Lost => Ok(None),
-        Outcome::Done(completion) => succeed(shared, completion).await,
+        Outcome::Done(completion) => {
+            reporter.flush().await;
+            succeed(shared, completion).await
+        }
         Outcome::Failed {
             error,
             cost,
@@ -718,6 +721,7 @@ async fn fail_or_retry(
         LogLevel::Error,
         format!("attempt {} failed: {error}", job.attempts),
     );
+    reporter.flush().await;
     let failed = shared
         .store
         .fail_job(

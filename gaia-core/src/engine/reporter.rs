@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::Shared;
@@ -25,6 +25,8 @@ const PROGRESS_PERSIST_INTERVAL: Duration = Duration::from_secs(1);
 enum Report {
     Progress(Progress),
     Log(LogLine),
+    /// Answered once every log line queued before it is stored.
+    Flush(oneshot::Sender<()>),
 }
 
 /// The provider-facing side: reports are evented at once and queued for one
@@ -78,6 +80,20 @@ impl JobReporter {
             tx
         });
         let _ = reports.send(report);
+    }
+
+    /// Waits until every log line reported so far is stored, so that a
+    /// host told the job ended finds its whole log. Progress keeps its own
+    /// pace (the job's end records the last).
+    pub(crate) async fn flush(&self) {
+        let Some(reports) = self.reports.get() else {
+            // Nothing was ever queued.
+            return;
+        };
+        let (done, flushed) = oneshot::channel();
+        if reports.send(Report::Flush(done)).is_ok() {
+            let _ = flushed.await;
+        }
     }
 
     /// A log line from the engine itself (retries, routing decisions).
@@ -158,19 +174,22 @@ async fn write_reports(
     let mut last_persisted = started;
     let mut pending_progress: Option<Progress> = None;
     let mut logs = Vec::new();
-    while let Some(report) = rx.recv().await {
-        match report {
-            Report::Progress(p) => pending_progress = Some(p),
-            Report::Log(line) => logs.push(line),
-        }
+    let mut flushes = Vec::new();
+    while let Some(first) = rx.recv().await {
         // Drain what is already queued so a burst costs one write.
-        while let Ok(report) = rx.try_recv() {
+        let mut next = Some(first);
+        while let Some(report) = next {
             match report {
                 Report::Progress(p) => pending_progress = Some(p),
                 Report::Log(line) => logs.push(line),
+                Report::Flush(done) => flushes.push(done),
             }
+            next = rx.try_recv().ok();
         }
         flush_logs(&shared, job_id, &mut logs).await;
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
         let due = last_persisted.elapsed() >= PROGRESS_PERSIST_INTERVAL;
         if let (true, Some(progress)) = (due, pending_progress) {
             if let Err(e) = shared.store.set_progress(job_id, progress).await {
