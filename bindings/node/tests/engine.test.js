@@ -143,7 +143,9 @@ test('engine calls', async (t) => {
     assert.equal(fromBytes.asset.type, 'image');
     assert.equal(fromBytes.asset.source.kind, 'uploaded');
     assert.deepEqual(fromBytes.asset.metadata, { some_key: 1 });
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gaia-import-')), 'moss.png');
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'gaia-import-'));
+    t.after(() => fs.rmSync(folder, { recursive: true, force: true }));
+    const file = path.join(folder, 'moss.png');
     fs.writeFileSync(file, png);
     const fromPath = await engine.import(file, { clientId: 'importer', name: 'mossy floor', dedup: false });
     assert.equal(fromPath.asset.width, 8);

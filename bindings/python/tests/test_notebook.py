@@ -11,9 +11,12 @@ import pytest
 HERE = Path(__file__).resolve().parents[1]
 
 
-def test_quickstart_notebook_executes_and_shows_images(tmp_path: Path) -> None:
+def test_quickstart_notebook_executes_and_shows_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
+    # The notebook keeps its engine in a `tempfile.mkdtemp()` folder: the
+    # kernel inherits TMPDIR, so that folder goes away with `tmp_path`.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     notebook = nbformat.read(HERE / "examples" / "quickstart.ipynb", as_version=4)
     client = nbclient.NotebookClient(
         notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
