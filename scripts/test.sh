@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one entry point of the whole test suite (README, .ci/run): formatting,
-# lints and every test suite. Installs what it needs itself.
+# lints, doc links and every test suite. Installs what it needs itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc (broken links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 # A local S3 server (moto, on a free loopback port) for the S3 blob store's
 # tests; stopped on exit unless it was already running. Without it those

@@ -19,7 +19,7 @@
 //! Prices: the estimate is the published per-image price (size × quality)
 //! times `n`; the real cost is the response's `usage` tokens at the
 //! published per-million rates, rounded up once. Edits are estimated at the
-//! highest output price plus [`prices::EDIT_INPUT_IMAGE_TOKENS`] input
+//! highest output price plus `prices::EDIT_INPUT_IMAGE_TOKENS` input
 //! image tokens.
 //!
 //! Errors: `moderation_blocked` / `content_policy_violation` are

@@ -1,6 +1,6 @@
 //! Replicate: any model by `owner/name` (an official model) or by version
 //! (`owner/name:<64 hex>` or the bare version id), plus three curated ones:
-//! FLUX.1 [schnell] images, MusicGen music and MiniMax video-01 video.
+//! FLUX.1 \[schnell\] images, MusicGen music and MiniMax video-01 video.
 //!
 //! A call creates a prediction, saves its id as the job's checkpoint, then
 //! polls `GET /predictions/{id}` on a backing-off schedule (0.5 s to 5 s).

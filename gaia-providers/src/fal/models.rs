@@ -4,9 +4,9 @@
 
 use gaia_core::{AssetKind, Money, PriceRule};
 
-/// FLUX.1 [schnell]: $0.003 per megapixel.
+/// FLUX.1 \[schnell\]: $0.003 per megapixel.
 pub const FLUX_SCHNELL: &str = "fal-ai/flux/schnell";
-/// FLUX.1 [dev]: $0.025 per megapixel.
+/// FLUX.1 \[dev\]: $0.025 per megapixel.
 pub const FLUX_DEV: &str = "fal-ai/flux/dev";
 /// Kling 2.5 Turbo Pro text to video: $0.07 per second.
 pub const KLING_VIDEO: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";
