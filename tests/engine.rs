@@ -558,6 +558,9 @@ async fn an_unwritable_database_path_is_a_storage_error_naming_it() {
         err.to_string().contains(&blocker.display().to_string()),
         "{err}"
     );
+    // And why, in the system's words (a file is in the way).
+    let why = std::fs::create_dir_all(blocker.join("gaia")).unwrap_err();
+    assert!(err.to_string().contains(&why.to_string()), "{err}");
 }
 
 #[tokio::test]

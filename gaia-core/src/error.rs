@@ -179,13 +179,18 @@ pub enum Error {
     #[error("canceled")]
     Canceled,
     /// The database or the blob store failed.
-    #[error("storage error: {message}")]
+    ///
+    /// The message ends with the cause's own words ("No space left on
+    /// device", "no such table: jobs"): every host shows the message, and
+    /// the cause is what tells a user what to fix. It is therefore not also
+    /// returned as [`std::error::Error::source`], where a chain printer
+    /// would repeat it; match `cause` to inspect it.
+    #[error("storage error: {message}{}", cause_text(cause))]
     Storage {
         /// What failed, naming the path or URL where there is one.
         message: String,
         /// The underlying error.
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        cause: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
     /// A bug.
     #[error("internal error: {0}")]
@@ -211,7 +216,7 @@ impl Error {
     ) -> Self {
         Self::Storage {
             message: message.into(),
-            source: Some(Box::new(source)),
+            cause: Some(Box::new(source)),
         }
     }
 
@@ -266,6 +271,30 @@ impl Error {
     }
 }
 
+/// `: ` and a storage error's cause with its own causes, or nothing.
+fn cause_text(cause: &Option<Box<dyn std::error::Error + Send + Sync + 'static>>) -> String {
+    match cause {
+        Some(cause) => format!(": {}", with_causes(cause.as_ref())),
+        None => String::new(),
+    }
+}
+
+/// An error's message followed by those of its sources, `: `-separated,
+/// each once (a message that already quotes its source skips it).
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl From<JobError> for Error {
     fn from(e: JobError) -> Self {
         Self::Job(e)
@@ -275,6 +304,26 @@ impl From<JobError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_storage_error_says_why_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device");
+        let error = Error::storage("cannot write blob ab/cd", io);
+        assert_eq!(
+            error.to_string(),
+            "storage error: cannot write blob ab/cd: No space left on device"
+        );
+        // Shown in the message, so not repeated by chain printers.
+        assert!(std::error::Error::source(&error).is_none());
+        let Error::Storage {
+            cause: Some(cause), ..
+        } = &error
+        else {
+            panic!("a storage error keeps its cause");
+        };
+        let io = cause.downcast_ref::<std::io::Error>();
+        assert_eq!(io.map(|e| e.kind()), Some(std::io::ErrorKind::StorageFull));
+    }
 
     #[test]
     fn error_is_send_sync_static() {

@@ -31,7 +31,7 @@ pub use engine::{Engine, EngineBuilder, EventStream, ProviderInfo, metrics};
 pub use engine::{
     ImportRequest, ImportSource, LOCAL_PROVIDER, MAX_SEARCH_RESULTS, ScoredAsset, SearchFilter,
 };
-pub use error::{Error, ErrorCode, JobError, Result};
+pub use error::{Error, ErrorCode, JobError, Result, with_causes};
 pub use event::{Event, EventKind, EventSink};
 pub use id::{AssetId, ClientId, JobId};
 pub use job::{

@@ -394,24 +394,12 @@ pub fn transport_error(provider: &str, error: reqwest::Error) -> Error {
         .unwrap_or_default();
     Error::Provider {
         provider: provider.to_owned(),
-        message: format!("{what}{host}: {}", causes(&error.without_url())),
+        message: format!(
+            "{what}{host}: {}",
+            gaia_core::with_causes(&error.without_url())
+        ),
         retryable: !cannot_build,
     }
-}
-
-/// An error and its sources, `: `-separated.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// `https://host/path?sig=…` → `https://host/path` (signatures stay out of

@@ -90,7 +90,7 @@ async fn copy_to_staging(shared: &Shared, asset: &Asset) -> Result<tempfile::Tem
             asset.id,
             shared.staging_dir.display()
         ),
-        source: Some(Box::new(e)),
+        cause: Some(Box::new(e)),
     };
     let path = tempfile::Builder::new()
         .prefix("input-")
