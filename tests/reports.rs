@@ -13,8 +13,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use gaia::prelude::*;
 use gaia::{
-    Call, Event, EventKind, GenerateContext, Generation, LogLevel, ModelInfo, PriceRule, Progress,
-    Provider,
+    Call, Event, EventKind, GenerateContext, Generation, ModelInfo, PriceRule, Progress, Provider,
 };
 use support::*;
 use tokio::sync::{Mutex, mpsc};
@@ -117,51 +116,21 @@ async fn progress_is_stored_from_a_second_into_an_attempt() {
     engine.close().await.unwrap();
 }
 
-/// Logs one line as it returns a PNG (or fails, when `fails`).
-struct Chatty {
-    models: Vec<ModelInfo>,
-    fails: bool,
-}
-
-#[async_trait]
-impl Provider for Chatty {
-    fn name(&self) -> &str {
-        "chatty"
-    }
-    fn models(&self) -> &[ModelInfo] {
-        &self.models
-    }
-    fn estimate(&self, _model: &str, _spec: &Spec) -> gaia::Result<Money> {
-        Ok(Money::ZERO)
-    }
-    async fn generate(&self, call: &Call, cx: &GenerateContext) -> gaia::Result<Generation> {
-        let output = cx.stage_bytes(&png(8, 8)).await?;
-        // Last thing before the job ends: the log's writer starts late.
-        cx.log(LogLevel::Info, format!("done with {}", call.spec.prompt()));
-        if self.fails {
-            return Err(rejected());
-        }
-        Ok(Generation {
-            outputs: vec![output],
-            cost: Some(Money::ZERO),
-        })
-    }
-}
-
 // Several threads: the host's wait and the job's log writer run apart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_job_has_its_whole_log_stored() {
     for fails in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let provider = Arc::new(Chatty {
-            models: vec![ModelInfo::new(
-                "img",
-                AssetKind::Image,
-                PriceRule::Free,
-                "logs as it ends",
-            )],
-            fails,
-        });
+        let ending = if fails {
+            Step::Fail(rejected)
+        } else {
+            Step::Png(png(8, 8))
+        };
+        let provider = Scripted::new(
+            "chatty",
+            Money::ZERO,
+            vec![Step::LogAtEnd(Box::new(ending))],
+        );
         let engine = engine_with(dir.path(), 1, vec![provider]).await;
         for n in 0..100 {
             // Submitted, not generated: the job runs on a worker's slot, and
@@ -172,8 +141,7 @@ async fn a_finished_job_has_its_whole_log_stored() {
             assert!(done.status.is_terminal());
             let logs = engine.job_logs(job.id).await.unwrap();
             assert!(
-                logs.iter()
-                    .any(|line| line.message == format!("done with {prompt}")),
+                logs.iter().any(|line| line.message == ENDING_LINE),
                 "the log of {prompt} (failing: {fails}) is stored by its end: {logs:?}"
             );
         }

@@ -212,11 +212,11 @@ impl Error {
     /// A `storage_error` with its cause.
     pub fn storage(
         message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
+        cause: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         Self::Storage {
             message: message.into(),
-            cause: Some(Box::new(source)),
+            cause: Some(Box::new(cause)),
         }
     }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use gaia::prelude::*;
 use gaia::{
-    Call, Error, GenerateContext, Generation, ModelInfo, PriceRule, Progress, Provider, RetryConfig,
+    Call, Error, GenerateContext, Generation, LogLevel, ModelInfo, PriceRule, Progress, Provider,
+    RetryConfig,
 };
 
 /// A small valid PNG.
@@ -76,7 +77,13 @@ pub enum Step {
     CheckpointThenHang(&'static str),
     /// Sleep, then return a PNG.
     Slow(Duration),
+    /// Play the step, then log [`ENDING_LINE`] as the call returns: the
+    /// job's log writer starts as late as it can.
+    LogAtEnd(Box<Step>),
 }
+
+/// The line [`Step::LogAtEnd`] logs.
+pub const ENDING_LINE: &str = "the call ends";
 
 /// A provider that plays a script, then repeats its last step. It records
 /// every call and every resume.
@@ -131,6 +138,11 @@ impl Scripted {
             Step::CheckpointThenHang(task) => {
                 cx.checkpoint(task).await?;
                 return self.hang(cx).await;
+            }
+            Step::LogAtEnd(step) => {
+                let played = Box::pin(self.play(*step, cx)).await;
+                cx.log(LogLevel::Info, ENDING_LINE.to_owned());
+                return played;
             }
         };
         let output = cx.stage_bytes(&bytes).await?;
