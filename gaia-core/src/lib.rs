@@ -42,7 +42,7 @@ pub use money::Money;
 pub use progress::Progress;
 pub use provider::{
     Call, CallInput, ContextReporter, GenerateContext, Generation, InputRole, ModelInfo, PriceRule,
-    Provider, StagedOutput, StagingFile,
+    Provider, StagedContent, StagedOutput, StagingFile,
 };
 pub use request::{
     AudioMode, AudioSpec, Detail, ImageSpec, MAX_COUNT, MAX_DURATION_S, MAX_PROMPT_CHARS, MAX_SIDE,

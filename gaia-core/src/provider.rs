@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::asset::{Asset, AssetKind};
@@ -16,6 +17,7 @@ use crate::job::LogLevel;
 use crate::money::Money;
 use crate::progress::Progress;
 use crate::request::Spec;
+use crate::verify::Source;
 
 /// A model a provider offers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -207,7 +209,7 @@ impl InputRole {
     }
 }
 
-/// What a provider hands back: outputs staged on disk and what it charged.
+/// What a provider hands back: its staged outputs and what it charged.
 #[derive(Debug, Default)]
 pub struct Generation {
     /// The outputs, in order.
@@ -388,12 +390,12 @@ impl GenerateContext {
         StagingFile::create(&self.staging_dir).await
     }
 
-    /// Stages bytes already in memory: a few KiB are written in place, where
-    /// a trip to the blocking pool would cost more than the write; more in
-    /// one trip there.
+    /// Stages bytes already in memory: up to 64 KiB stay there (a staging
+    /// file would cost more to create, read back and remove than the bytes
+    /// take); more are written to a staging file on the blocking pool.
     pub async fn stage_bytes(&self, bytes: &[u8]) -> Result<StagedOutput> {
-        if bytes.len() <= STAGE_IN_PLACE_MAX {
-            return stage_in(&self.staging_dir, bytes);
+        if bytes.len() <= STAGE_IN_MEMORY_MAX {
+            return Ok(StagedOutput::in_memory(Bytes::copy_from_slice(bytes)));
         }
         let dir = self.staging_dir.clone();
         let bytes = bytes.to_vec();
@@ -403,14 +405,14 @@ impl GenerateContext {
     }
 }
 
-/// Outputs up to this size are staged in place (see
+/// Outputs up to this size stay in memory (see
 /// [`GenerateContext::stage_bytes`]).
-const STAGE_IN_PLACE_MAX: usize = 64 * 1024;
+const STAGE_IN_MEMORY_MAX: usize = 64 * 1024;
 
 /// Writes `bytes` to a new staging file in `dir`, flushed.
 fn stage_in(dir: &Path, bytes: &[u8]) -> Result<StagedOutput> {
     use std::io::Write;
-    let mut named = staging_file(dir)?;
+    let mut named = staging_file(dir, "stage-")?;
     named
         .write_all(bytes)
         .and_then(|()| named.flush())
@@ -418,17 +420,17 @@ fn stage_in(dir: &Path, bytes: &[u8]) -> Result<StagedOutput> {
     let (_, path) = named.into_parts();
     let sha256 = hex::encode(Sha256::digest(bytes));
     Ok(StagedOutput {
-        path,
+        content: StagedContent::File(path),
         size: bytes.len() as u64,
         sha256,
         metadata: serde_json::Map::new(),
     })
 }
 
-/// A new file in the staging folder `dir`, which is created the first time
-/// (looked for only then: staging is on every job's path).
-fn staging_file(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    let create = || tempfile::Builder::new().prefix("stage-").tempfile_in(dir);
+/// A new file named `prefix…` in the staging folder `dir`, which is created
+/// the first time (looked for only then: staging is on many jobs' paths).
+pub(crate) fn staging_file(dir: &Path, prefix: &str) -> Result<tempfile::NamedTempFile> {
+    let create = || tempfile::Builder::new().prefix(prefix).tempfile_in(dir);
     let created = match create() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -462,7 +464,7 @@ pub struct StagingFile {
 
 impl StagingFile {
     async fn create(dir: &Path) -> Result<Self> {
-        let (file, path) = staging_file(dir)?.into_parts();
+        let (file, path) = staging_file(dir, "stage-")?.into_parts();
         Ok(Self {
             file: tokio::fs::File::from_std(file),
             path,
@@ -494,7 +496,7 @@ impl StagingFile {
             .map_err(|e| Error::storage(format!("cannot flush {}", self.path.display()), e))?;
         drop(self.file);
         Ok(StagedOutput {
-            path: self.path,
+            content: StagedContent::File(self.path),
             size: self.size,
             sha256: hex::encode(self.hasher.finalize()),
             metadata: serde_json::Map::new(),
@@ -502,19 +504,78 @@ impl StagingFile {
     }
 }
 
-/// A finished output on disk, removed when dropped unless the blob store took it.
+/// A finished output: a staging file, or a small output kept in memory.
 #[derive(Debug)]
 pub struct StagedOutput {
-    path: tempfile::TempPath,
+    content: StagedContent,
     size: u64,
     sha256: String,
     metadata: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Where a staged output's bytes are.
+#[derive(Debug)]
+pub enum StagedContent {
+    /// A staging file, removed when dropped unless the blob store took it.
+    File(tempfile::TempPath),
+    /// Bytes a provider handed over in memory, small enough to stay there.
+    Memory(Bytes),
+}
+
+impl std::fmt::Display for StagedContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Memory(bytes) => write!(f, "({} bytes in memory)", bytes.len()),
+        }
+    }
+}
+
 impl StagedOutput {
+    fn in_memory(bytes: Bytes) -> Self {
+        Self {
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            size: bytes.len() as u64,
+            content: StagedContent::Memory(bytes),
+            metadata: serde_json::Map::new(),
+        }
+    }
+
     /// Where the bytes are.
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn content(&self) -> &StagedContent {
+        &self.content
+    }
+
+    /// The bytes, for verification.
+    pub fn source(&self) -> Source<'_> {
+        match &self.content {
+            StagedContent::File(path) => Source::File(path),
+            StagedContent::Memory(bytes) => Source::Memory(bytes),
+        }
+    }
+
+    /// A reader of the bytes from the first one.
+    pub async fn open(&self) -> std::io::Result<Box<dyn AsyncRead + Send + Unpin + '_>> {
+        Ok(match &self.content {
+            StagedContent::File(path) => Box::new(tokio::fs::File::open(path).await?),
+            StagedContent::Memory(bytes) => Box::new(std::io::Cursor::new(bytes.as_ref())),
+        })
+    }
+
+    /// All the bytes, read whole (for small outputs, and tests).
+    pub fn read_to_vec(&self) -> std::io::Result<Vec<u8>> {
+        match &self.content {
+            StagedContent::File(path) => std::fs::read(path),
+            StagedContent::Memory(bytes) => Ok(bytes.to_vec()),
+        }
+    }
+
+    /// A blocking reader of the bytes from the first one.
+    pub fn open_blocking(&self) -> std::io::Result<Box<dyn std::io::Read + Send + '_>> {
+        Ok(match &self.content {
+            StagedContent::File(path) => Box::new(std::fs::File::open(path)?),
+            StagedContent::Memory(bytes) => Box::new(bytes.as_ref()),
+        })
     }
 
     /// Their size.
@@ -540,8 +601,8 @@ impl StagedOutput {
         &self.metadata
     }
 
-    /// Gives up ownership of the file (the blob store moved or copied it).
-    pub fn into_temp_path(self) -> tempfile::TempPath {
-        self.path
+    /// Gives up the bytes (the blob store moves or copies them).
+    pub fn into_content(self) -> StagedContent {
+        self.content
     }
 }

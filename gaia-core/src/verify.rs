@@ -1,7 +1,7 @@
 //! Verification: a provider's bytes are never trusted, and neither is an
 //! imported file. The type is detected from the bytes (never from a file
-//! name), the file is decoded from disk, and the real, typed metadata is what
-//! gets stored.
+//! name), the bytes are decoded (from disk, or from memory for a small
+//! output staged there), and the real, typed metadata is what gets stored.
 //!
 //! | type | formats | what is decoded |
 //! |---|---|---|
@@ -11,8 +11,9 @@
 //! | video | mp4 | the `moov` headers and the last sample of each video track (dimensions, duration) |
 //! | document | pdf, json, txt | the page tree (page count); JSON parsed; text checked as UTF-8 |
 //!
-//! Every decoder reads from the file through a buffered reader; only images
-//! (whose pixels are decoded), PDF and glTF documents are held whole.
+//! Every decoder reads through a buffered reader (or from the staged bytes
+//! in memory); only images (whose pixels are decoded), PDF and glTF
+//! documents are held whole.
 
 mod audio;
 mod document;
@@ -21,10 +22,15 @@ mod model;
 mod sniff;
 mod video;
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Seek};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
 
 use crate::asset::{AssetKind, Media};
 use crate::error::{Error, Result};
+use crate::provider::{StagedContent, StagedOutput};
 
 pub use sniff::Signature;
 
@@ -34,41 +40,119 @@ const QUICK_MAX_BYTES: u64 = 64 * 1024;
 /// Images up to this many pixels decode in well under a millisecond.
 const QUICK_MAX_PIXELS: u64 = 256 * 256;
 
+/// The bytes under verification: a file, or a small output staged in memory.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// A file on disk.
+    File(&'a Path),
+    /// Bytes in memory.
+    Memory(&'a [u8]),
+}
+
+/// What the decoders read: a buffered file or a slice.
+trait ReadSeek: BufRead + Seek {}
+
+impl<T: BufRead + Seek> ReadSeek for T {}
+
+impl<'a> Source<'a> {
+    /// A reader from the first byte; `what` names the bytes in an error.
+    fn open(self, what: &str) -> Result<Box<dyn ReadSeek + 'a>> {
+        match self {
+            Self::File(path) => File::open(path)
+                .map(|file| Box::new(BufReader::new(file)) as Box<dyn ReadSeek>)
+                .map_err(|e| read_error(what, e)),
+            Self::Memory(bytes) => Ok(Box::new(Cursor::new(bytes))),
+        }
+    }
+
+    /// The number of bytes.
+    fn len(self, what: &str) -> Result<u64> {
+        match self {
+            Self::File(path) => std::fs::metadata(path)
+                .map(|metadata| metadata.len())
+                .map_err(|e| read_error(what, e)),
+            Self::Memory(bytes) => Ok(bytes.len() as u64),
+        }
+    }
+}
+
+impl<'a> From<&'a Path> for Source<'a> {
+    fn from(path: &'a Path) -> Self {
+        Self::File(path)
+    }
+}
+
+/// A [`Source`] that can move to the blocking pool: a path, or the staged
+/// output's shared buffer (cloning it copies nothing).
+enum OwnedSource {
+    File(PathBuf),
+    Memory(Bytes),
+}
+
+impl OwnedSource {
+    fn of(staged: &StagedOutput) -> Self {
+        match staged.content() {
+            StagedContent::File(path) => Self::File(path.to_path_buf()),
+            StagedContent::Memory(bytes) => Self::Memory(bytes.clone()),
+        }
+    }
+
+    fn source(&self) -> Source<'_> {
+        match self {
+            Self::File(path) => Source::File(path),
+            Self::Memory(bytes) => Source::Memory(bytes),
+        }
+    }
+}
+
 /// [`inspect`] for an engine task: a small image (at most 256×256 pixels in
 /// at most 64 KiB, as its header says) is verified in place, where a trip
 /// to the blocking pool would cost more than the decoding; anything else is
 /// verified on the blocking pool.
 pub async fn inspect_staged(
-    path: &Path,
-    size_bytes: u64,
+    staged: &StagedOutput,
     expected: AssetKind,
     tileable: bool,
 ) -> Result<Media> {
-    if expected == AssetKind::Image && is_small_image(path, size_bytes) {
-        return inspect(path, expected, tileable);
+    let source = staged.source();
+    if expected == AssetKind::Image && is_small_image(source, staged.size()) {
+        return inspect(source, expected, tileable);
     }
-    let path = path.to_owned();
-    tokio::task::spawn_blocking(move || inspect(&path, expected, tileable))
+    let owned = OwnedSource::of(staged);
+    tokio::task::spawn_blocking(move || inspect(owned.source(), expected, tileable))
         .await
         .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?
 }
 
-/// Whether the file is a small image, from its size and its header alone.
-fn is_small_image(path: &Path, size_bytes: u64) -> bool {
+/// [`detect`] on the blocking pool.
+pub(crate) async fn detect_staged(staged: &StagedOutput) -> Result<Media> {
+    let owned = OwnedSource::of(staged);
+    tokio::task::spawn_blocking(move || detect(owned.source()))
+        .await
+        .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?
+}
+
+/// Whether the bytes are a small image, from their size and header alone.
+fn is_small_image(source: Source<'_>, size_bytes: u64) -> bool {
     size_bytes <= QUICK_MAX_BYTES
-        && ::image::ImageReader::open(path)
-            .and_then(|reader| reader.with_guessed_format())
+        && source
+            .open("the image")
             .ok()
+            .and_then(|reader| ::image::ImageReader::new(reader).with_guessed_format().ok())
             .and_then(|reader| reader.into_dimensions().ok())
             .is_some_and(|(width, height)| u64::from(width) * u64::from(height) <= QUICK_MAX_PIXELS)
 }
 
-/// Decodes the file at `path`, checks it is an asset of `expected` kind, and
-/// returns its metadata. `tileable` is carried into image metadata.
+/// Decodes the bytes, checks they are an asset of `expected` kind, and
+/// returns their metadata. `tileable` is carried into image metadata.
 ///
 /// Errors are `invalid_output` and say what was wrong.
-pub fn inspect(path: &Path, expected: AssetKind, tileable: bool) -> Result<Media> {
-    let media = detect(path)?;
+pub fn inspect<'a>(
+    source: impl Into<Source<'a>>,
+    expected: AssetKind,
+    tileable: bool,
+) -> Result<Media> {
+    let media = detect(source)?;
     if media.kind() != expected {
         return Err(Error::InvalidOutput(format!(
             "expected {expected} output, got {} ({})",
@@ -92,24 +176,25 @@ pub fn inspect(path: &Path, expected: AssetKind, tileable: bool) -> Result<Media
     })
 }
 
-/// Detects the type of the file at `path` from its bytes (never from its
-/// name), decodes it and returns its metadata. Errors are `invalid_output`
+/// Detects the type of the bytes from themselves (never from a file name),
+/// decodes them and returns their metadata. Errors are `invalid_output`
 /// saying what was wrong; an import maps them to `invalid_request`.
-pub fn detect(path: &Path) -> Result<Media> {
-    match sniff::signature(path)? {
-        Signature::Image(format) => image::inspect(path, format),
-        Signature::Audio(format) => audio::inspect(path, format),
-        Signature::Glb => model::inspect_glb(path),
-        Signature::Mp4 => video::inspect_mp4(path),
+pub fn detect<'a>(source: impl Into<Source<'a>>) -> Result<Media> {
+    let source = source.into();
+    match sniff::signature(source)? {
+        Signature::Image(format) => image::inspect(source, format),
+        Signature::Audio(format) => audio::inspect(source, format),
+        Signature::Glb => model::inspect_glb(source),
+        Signature::Mp4 => video::inspect_mp4(source),
         Signature::Webm => Err(Error::InvalidOutput(
             "webm/matroska video is not supported yet (only mp4 is)".into(),
         )),
-        Signature::Pdf => document::inspect_pdf(path),
-        Signature::Text => document::inspect_text(path),
+        Signature::Pdf => document::inspect_pdf(source),
+        Signature::Text => document::inspect_text(source),
     }
 }
 
-/// `invalid_output` for an I/O failure while reading the file under test.
+/// `invalid_output` for an I/O failure while reading the bytes under test.
 fn read_error(what: &str, error: std::io::Error) -> Error {
     Error::InvalidOutput(format!("cannot read {what}: {error}"))
 }
@@ -117,16 +202,24 @@ fn read_error(what: &str, error: std::io::Error) -> Error {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub(crate) mod test_files {
-    //! Writes bytes to a temporary file and runs the verifier on it.
+    //! Runs the verifier on bytes, from a temporary file and from memory.
 
     use super::*;
 
-    /// Writes `bytes` to a file named `name` in a fresh folder and detects it.
+    /// Writes `bytes` to a file named `name` in a fresh folder and detects
+    /// it; detects them in memory too, and requires the same answer.
     pub fn detect_bytes_named(bytes: &[u8], name: &str) -> Result<Media> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        detect(&path)
+        let from_file = detect(path.as_path());
+        let from_memory = detect(Source::Memory(bytes));
+        assert_eq!(
+            format!("{from_file:?}"),
+            format!("{from_memory:?}"),
+            "a file and the same bytes in memory verify alike"
+        );
+        from_file
     }
 
     /// Like [`detect_bytes_named`], with a name that says nothing.
@@ -175,7 +268,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
         std::fs::write(&path, png(7, 3)).unwrap();
-        let media = inspect(&path, AssetKind::Image, true).unwrap();
+        let media = inspect(path.as_path(), AssetKind::Image, true).unwrap();
         assert_eq!(
             media,
             Media::Image {
@@ -185,7 +278,7 @@ mod tests {
                 tileable: true
             }
         );
-        let message = match inspect(&path, AssetKind::Audio, false) {
+        let message = match inspect(path.as_path(), AssetKind::Audio, false) {
             Err(Error::InvalidOutput(message)) => message,
             other => panic!("{other:?}"),
         };

@@ -41,6 +41,7 @@ use gaia_core::{
     StagedOutput,
 };
 use serde_json::{Map, Value, json};
+use tokio::io::AsyncReadExt;
 
 use crate::http::{
     Auth, Env, ErrorResponse, HttpProvider, PollSchedule, Polled, ProviderEnv, ProviderSettings,
@@ -327,7 +328,14 @@ impl MeshyProvider {
             );
             return None;
         }
-        let bytes = tokio::fs::read(staged.path()).await.ok()?;
+        let mut bytes = Vec::new();
+        staged
+            .open()
+            .await
+            .ok()?
+            .read_to_end(&mut bytes)
+            .await
+            .ok()?;
         let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
         Some(format!("data:image/png;base64,{encoded}"))
     }

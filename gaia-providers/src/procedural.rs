@@ -363,7 +363,7 @@ mod tests {
             generation.outputs[1].sha256(),
             "variations differ"
         );
-        let bytes = std::fs::read(generation.outputs[0].path()).unwrap();
+        let bytes = generation.outputs[0].read_to_vec().unwrap();
         let img = image::load_from_memory(&bytes).unwrap();
         assert_eq!((img.width(), img.height()), (64, 32));
     }
@@ -426,7 +426,7 @@ mod tests {
     }
 
     fn inspect(output: &StagedOutput, kind: AssetKind) -> gaia_core::Media {
-        gaia_core::verify::inspect(output.path(), kind, false).unwrap_or_else(|e| panic!("{e}"))
+        gaia_core::verify::inspect(output.source(), kind, false).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[tokio::test]

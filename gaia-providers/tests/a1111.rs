@@ -61,11 +61,8 @@ async fn a_batch_comes_back_without_its_grid_and_with_seeds() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(generation.outputs.len(), 2);
-    assert_eq!(
-        std::fs::read(generation.outputs[0].path()).ok(),
-        Some(first)
-    );
-    assert_eq!(png_size(generation.outputs[1].path()), (512, 256));
+    assert_eq!(generation.outputs[0].read_to_vec().ok(), Some(first));
+    assert_eq!(png_size(&generation.outputs[1]), (512, 256));
     assert_eq!(
         generation.outputs[1].metadata().get("seed"),
         Some(&json!(12))

@@ -86,7 +86,7 @@ async fn a_sound_effect_sends_the_format_in_the_query_and_prices_the_credits() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(generation.outputs.len(), 1);
     assert_eq!(
-        std::fs::read(generation.outputs[0].path()).ok().as_deref(),
+        generation.outputs[0].read_to_vec().ok().as_deref(),
         Some(AUDIO)
     );
     // 50 credits at $0.10 per 1,000.

@@ -167,7 +167,7 @@ async fn a_request_is_checkpointed_then_polled_through_the_queue_to_its_images()
     let bytes: Vec<Vec<u8>> = generation
         .outputs
         .iter()
-        .map(|o| std::fs::read(o.path()).unwrap_or_default())
+        .map(|o| o.read_to_vec().unwrap_or_default())
         .collect();
     assert_eq!(bytes, [a, b]);
     // 2 × 512² px at $0.025/MP = 13,107.2 µ$, rounded up once.

@@ -209,7 +209,7 @@ async fn a_textured_model_is_a_checkpointed_preview_then_a_refine() {
         .outputs
         .first()
         .unwrap_or_else(|| panic!("no output"));
-    assert_eq!(std::fs::read(output.path()).ok(), Some(mesh));
+    assert_eq!(output.read_to_vec().ok(), Some(mesh));
     assert_eq!(
         output.metadata().get("meshy_task_id"),
         Some(&json!("ref-1"))
@@ -294,7 +294,8 @@ async fn a_preview_only_model_fetches_the_requested_format_at_the_asked_detail()
         .first()
         .unwrap_or_else(|| panic!("no output"));
     assert!(
-        std::fs::read(output.path())
+        output
+            .read_to_vec()
             .unwrap_or_default()
             .starts_with(b"Kaydara FBX")
     );

@@ -94,8 +94,8 @@ async fn generates_images_from_base64_and_prices_the_usage() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(generation.outputs.len(), 2);
     for (output, expected) in generation.outputs.iter().zip(&images) {
-        assert_eq!(std::fs::read(output.path()).ok().as_ref(), Some(expected));
-        assert_eq!(png_size(output.path()), (1536, 1024));
+        assert_eq!(output.read_to_vec().ok().as_ref(), Some(expected));
+        assert_eq!(png_size(output), (1536, 1024));
     }
     // 20 text tokens × $5 + 3168 image tokens × $40 per 1M = 100 + 126,720 µ$.
     assert_eq!(generation.cost.map(|c| c.micros()), Some(126_820));
@@ -364,10 +364,7 @@ async fn an_edit_sends_the_parent_and_mask_as_multipart() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(generation.outputs.len(), 1);
-    assert_eq!(
-        std::fs::read(generation.outputs[0].path()).ok(),
-        Some(edited)
-    );
+    assert_eq!(generation.outputs[0].read_to_vec().ok(), Some(edited));
     // gpt-image-1.5: 10 × $5 + 590 × $8 + 4160 × $32 per 1M = 50 + 4,720 + 133,120 µ$.
     assert_eq!(generation.cost.map(|c| c.micros()), Some(137_890));
 }

@@ -167,7 +167,7 @@ async fn a_prediction_is_checkpointed_then_polled_to_its_outputs() {
     let bytes: Vec<Vec<u8>> = generation
         .outputs
         .iter()
-        .map(|o| std::fs::read(o.path()).unwrap_or_default())
+        .map(|o| o.read_to_vec().unwrap_or_default())
         .collect();
     assert_eq!(bytes, [a, b]);
     assert_eq!(
@@ -233,7 +233,7 @@ async fn a_model_pinned_by_version_is_created_with_its_version_and_billed_by_tim
     let staged = generation
         .outputs
         .first()
-        .map(|o| std::fs::read(o.path()).unwrap_or_default());
+        .map(|o| o.read_to_vec().unwrap_or_default());
     assert_eq!(staged, Some(audio));
     // 31.25 s × $0.0014/s (A100 80GB).
     assert_eq!(generation.cost, Some(Money::from_micros(43_750)));
@@ -275,7 +275,7 @@ async fn any_model_runs_by_owner_and_name_with_a_generic_input() {
     let staged = generation
         .outputs
         .first()
-        .map(|o| std::fs::read(o.path()).unwrap_or_default());
+        .map(|o| o.read_to_vec().unwrap_or_default());
     assert_eq!(staged, Some(png(4, 4)));
     // 2 s at the H100 rate assumed for models Gaia does not know.
     assert_eq!(generation.cost, Some(Money::from_micros(3_050)));
@@ -645,7 +645,7 @@ async fn a_large_output_streams_to_staging_and_the_cap_holds() {
         .first()
         .unwrap_or_else(|| panic!("no output"));
     assert_eq!(output.size(), size as u64);
-    let written = std::fs::read(output.path()).unwrap_or_default();
+    let written = output.read_to_vec().unwrap_or_default();
     assert!(written.len() == size && written.iter().all(|b| *b == b'x'));
     assert_eq!(generation.cost, Some(Money::from_micros(500_000)));
 
@@ -688,7 +688,7 @@ async fn resume_polls_the_existing_prediction_and_never_creates_one() {
     let staged = generation
         .outputs
         .first()
-        .map(|o| std::fs::read(o.path()).unwrap_or_default());
+        .map(|o| o.read_to_vec().unwrap_or_default());
     assert_eq!(staged, Some(audio));
     assert_eq!(generation.cost, Some(Money::from_micros(14_000)));
     assert!(

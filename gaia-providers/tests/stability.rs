@@ -93,9 +93,9 @@ async fn generates_with_a_multipart_request_and_streams_the_image() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(generation.outputs.len(), 1);
     let output = &generation.outputs[0];
-    assert_eq!(std::fs::read(output.path()).ok(), Some(image));
+    assert_eq!(output.read_to_vec().ok(), Some(image));
     // The provider picked the pixels for 3:2.
-    assert_eq!(png_size(output.path()), (1216, 832));
+    assert_eq!(png_size(output), (1216, 832));
     assert_eq!(output.metadata().get("seed"), Some(&json!(1234)));
     assert_eq!(generation.cost.map(|c| c.micros()), Some(30_000));
 }
@@ -283,7 +283,7 @@ async fn a_fast_upscale_posts_the_parent() {
         .generate(&upscale_call(dir.path(), UpscaleMode::Fast), &cx)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(png_size(generation.outputs[0].path()), (256, 256));
+    assert_eq!(png_size(&generation.outputs[0]), (256, 256));
     assert_eq!(generation.cost.map(|c| c.micros()), Some(20_000));
 }
 
@@ -328,7 +328,7 @@ async fn a_creative_upscale_checkpoints_its_id_and_polls_until_done() {
         .generate(&upscale_call(dir.path(), UpscaleMode::Creative), &cx)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(png_size(generation.outputs[0].path()), (256, 256));
+    assert_eq!(png_size(&generation.outputs[0]), (256, 256));
     assert_eq!(generation.cost.map(|c| c.micros()), Some(600_000));
     let checkpoints = recorder
         .checkpoints
@@ -361,7 +361,7 @@ async fn a_resumed_creative_upscale_polls_without_paying_again() {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(png_size(generation.outputs[0].path()), (128, 128));
+    assert_eq!(png_size(&generation.outputs[0]), (128, 128));
 }
 
 #[tokio::test]

@@ -31,20 +31,20 @@ pub(crate) fn chunk_count(size: u64) -> Result<i32> {
 }
 
 /// Reads a staged output chunk by chunk.
-pub(crate) struct StagedChunks {
-    file: tokio::fs::File,
+pub(crate) struct StagedChunks<'a> {
+    file: Box<dyn AsyncRead + Send + Unpin + 'a>,
     /// Bytes still expected (the staged size); a file that ends sooner or
     /// runs longer was changed under the engine.
     remaining: u64,
     sha256: String,
 }
 
-impl StagedChunks {
-    /// Opens the staged file.
-    pub(crate) async fn open(staged: &StagedOutput) -> Result<Self> {
-        let file = tokio::fs::File::open(staged.path()).await.map_err(|e| {
+impl<'a> StagedChunks<'a> {
+    /// Opens the staged bytes.
+    pub(crate) async fn open(staged: &'a StagedOutput) -> Result<Self> {
+        let file = staged.open().await.map_err(|e| {
             Error::storage(
-                format!("cannot open the staged output {}", staged.path().display()),
+                format!("cannot open the staged output {}", staged.content()),
                 e,
             )
         })?;

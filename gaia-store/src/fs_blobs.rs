@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use gaia_core::{BlobReader, BlobStore, Durability, Error, Result, StagedOutput};
+use gaia_core::{BlobReader, BlobStore, Durability, Error, Result, StagedContent, StagedOutput};
 
 /// Blobs stored as files under a root folder, one per SHA-256.
 ///
 /// `put` moves the complete staged file into place by a rename (or a copy
-/// renamed into place when the staging folder is on another filesystem), so
-/// a blob's name never shows partial bytes. With [`Durability::Full`] the
+/// renamed into place when the staging folder is on another filesystem; or
+/// the bytes of an output staged in memory, written and renamed into place),
+/// so a blob's name never shows partial bytes. With [`Durability::Full`] the
 /// file and its folder are also flushed to disk first, so the bytes survive
 /// a power loss before the caller commits a row naming them.
 #[derive(Debug, Clone)]
@@ -156,14 +157,21 @@ fn put_blocking(staged: StagedOutput, target: &Path, flush: bool) -> Result<()> 
     fs::create_dir_all(folder).map_err(|e| {
         Error::storage(format!("cannot create blob folder {}", folder.display()), e)
     })?;
-    if flush {
-        sync_file(staged.path())?;
-    }
-    let staged_path = staged.into_temp_path();
-    if let Err(failed) = staged_path.persist(target) {
-        // A rename cannot cross filesystems (EXDEV); copy instead. The staged
-        // file is removed when `failed.path` drops.
-        copy_into_place(&failed.path, target, flush)?;
+    match staged.into_content() {
+        StagedContent::File(staged_path) => {
+            if flush {
+                sync_file(&staged_path)?;
+            }
+            if let Err(failed) = staged_path.persist(target) {
+                // A rename cannot cross filesystems (EXDEV); copy instead. The
+                // staged file is removed when `failed.path` drops.
+                let mut file = File::open(&failed.path).map_err(|e| {
+                    Error::storage(format!("cannot read {}", failed.path.display()), e)
+                })?;
+                copy_into_place(&mut file, target, flush)?;
+            }
+        }
+        StagedContent::Memory(bytes) => copy_into_place(&mut bytes.as_ref(), target, flush)?,
     }
     if flush {
         sync_folder(folder)?;
@@ -173,7 +181,7 @@ fn put_blocking(staged: StagedOutput, target: &Path, flush: bool) -> Result<()> 
 
 /// Copies `source` to `target` through a flushed temporary file in the
 /// target's folder, renamed into place: `target` never holds partial bytes.
-pub(crate) fn copy_into_place(source: &Path, target: &Path, flush: bool) -> Result<()> {
+fn copy_into_place(source: &mut dyn io::Read, target: &Path, flush: bool) -> Result<()> {
     let folder = target.parent().unwrap_or(target);
     let copy_error =
         |e: io::Error| Error::storage(format!("cannot copy blob to {}", target.display()), e);
@@ -181,8 +189,7 @@ pub(crate) fn copy_into_place(source: &Path, target: &Path, flush: bool) -> Resu
         .prefix(".incoming-")
         .tempfile_in(folder)
         .map_err(copy_error)?;
-    let mut reader = File::open(source).map_err(copy_error)?;
-    io::copy(&mut reader, incoming.as_file_mut()).map_err(copy_error)?;
+    io::copy(source, incoming.as_file_mut()).map_err(copy_error)?;
     if flush {
         incoming.as_file().sync_all().map_err(copy_error)?;
     }
@@ -244,11 +251,9 @@ mod tests {
     #[test]
     fn copy_into_place_replaces_nothing_partially() {
         let dir = tempfile::tempdir().unwrap();
-        let source = dir.path().join("source");
-        fs::write(&source, b"bytes").unwrap();
         let target = dir.path().join("ab").join("cdef");
         fs::create_dir_all(target.parent().unwrap()).unwrap();
-        copy_into_place(&source, &target, true).unwrap();
+        copy_into_place(&mut &b"bytes"[..], &target, true).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"bytes");
         let leftovers: Vec<_> = fs::read_dir(target.parent().unwrap())
             .unwrap()

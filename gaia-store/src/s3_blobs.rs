@@ -12,7 +12,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::signer::{Method, Signer};
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::io::StreamReader;
 
 use crate::fs_blobs::validate_key;
@@ -113,9 +113,7 @@ impl S3BlobStore {
     /// Uploads a staged file of any size, a part at a time, to `path`.
     async fn upload(&self, staged: &StagedOutput, path: &Path) -> Result<()> {
         let sha256 = staged.sha256();
-        let mut file = tokio::fs::File::open(staged.path())
-            .await
-            .map_err(|e| Error::storage(format!("cannot read {}", staged.path().display()), e))?;
+        let mut file = staged.open().await.map_err(|e| read_failed(staged, e))?;
         if staged.size() <= PART_SIZE as u64 {
             let chunk = read_chunk(&mut file, staged, PART_SIZE).await?;
             self.store
@@ -152,7 +150,7 @@ impl S3BlobStore {
 /// Feeds the staged file to `writer`, waiting for a free upload slot before
 /// each chunk so that memory stays bounded.
 async fn send_parts(
-    file: &mut tokio::fs::File,
+    file: &mut (dyn AsyncRead + Send + Unpin + '_),
     staged: &StagedOutput,
     writer: &mut WriteMultipart,
 ) -> Result<()> {
@@ -171,7 +169,7 @@ async fn send_parts(
 
 /// Reads up to `limit` bytes (fewer only at the end of the file).
 async fn read_chunk(
-    file: &mut tokio::fs::File,
+    file: &mut (dyn AsyncRead + Send + Unpin + '_),
     staged: &StagedOutput,
     limit: usize,
 ) -> Result<BytesMut> {
@@ -181,12 +179,16 @@ async fn read_chunk(
             .take((limit - chunk.len()) as u64)
             .read_buf(&mut chunk)
             .await
-            .map_err(|e| Error::storage(format!("cannot read {}", staged.path().display()), e))?;
+            .map_err(|e| read_failed(staged, e))?;
         if read == 0 {
             break;
         }
     }
     Ok(chunk)
+}
+
+fn read_failed(staged: &StagedOutput, error: std::io::Error) -> Error {
+    Error::storage(format!("cannot read {}", staged.content()), error)
 }
 
 /// Splits `s3://bucket/prefix?endpoint=…&region=…`. Credentials are refused

@@ -5,8 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
+use common::staged_path;
 use gaia_core::{BlobStore, Error, ErrorCode, GenerateContext, StagedOutput};
 use gaia_store::testing::ScratchSchema;
 use gaia_store::{CHUNK_SIZE, DB_BLOBS, PostgresStore, SqliteStore, open_stores};
@@ -120,7 +123,7 @@ fn hex(bytes: &[u8]) -> String {
 async fn large_blob_streams_in_and_out_in_chunks(backend: Backend) {
     let staged = stage_pattern(&backend, 50 * MIB, 7).await;
     let sha = staged.sha256().to_owned();
-    let staged_path = staged.path().to_owned();
+    let staged_path = staged_path(&staged);
     backend.blobs.put(staged).await.unwrap();
     assert!(!staged_path.exists(), "the staging file was kept");
     assert_eq!(

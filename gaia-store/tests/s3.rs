@@ -7,8 +7,11 @@
 #![cfg(feature = "s3")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
+use common::{staged, staged_file, staged_path};
 use gaia_core::{BlobStore, Error, ErrorCode, GenerateContext, JobId, StagedOutput};
 use gaia_store::{S3BlobStore, open_blob_store};
 use sha2::{Digest, Sha256};
@@ -41,13 +44,6 @@ fn test_url(test: &str) -> Option<String> {
     let (location, query) = base.split_once('?').unwrap_or((&base, ""));
     let location = location.trim_end_matches('/');
     Some(format!("{location}/{test}-{}?{query}", JobId::new()))
-}
-
-async fn staged(dir: &TempDir, bytes: &[u8]) -> StagedOutput {
-    GenerateContext::detached(dir.path().join("staging"))
-        .stage_bytes(bytes)
-        .await
-        .unwrap()
 }
 
 /// A 1 MiB chunk of bytes that differ from chunk to chunk.
@@ -86,7 +82,7 @@ async fn a_50_mib_blob_streams_up_and_down_in_little_memory() {
     let dir = tempfile::tempdir().unwrap();
     let output = staged_large(&dir, 50).await;
     let sha = output.sha256().to_owned();
-    let staged_path = output.path().to_owned();
+    let staged_path = staged_path(&output);
     // Resets the peak (VmHWM) to the current size, so the peak read below
     // is this upload's and download's.
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
@@ -133,12 +129,13 @@ async fn same_bytes_are_kept_once_and_freed_on_delete() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    // Small: staged in memory.
     let first = staged(&dir, b"same bytes").await;
     let sha = first.sha256().to_owned();
     assert!(!blobs.exists(&sha).await.unwrap());
     blobs.put(first).await.unwrap();
-    let second = staged(&dir, b"same bytes").await;
-    let second_path = second.path().to_owned();
+    let second = staged_file(&dir, b"same bytes").await;
+    let second_path = staged_path(&second);
     blobs.put(second).await.unwrap();
     assert!(!second_path.exists(), "the duplicate staging file was kept");
     assert_eq!(&blobs.read(&sha).await.unwrap()[..], b"same bytes");

@@ -3,11 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
-use gaia_core::{
-    BlobStore, Completion, Error, ErrorCode, GenerateContext, JobStore, StagedOutput, Store,
-};
+use common::{staged, staged_file, staged_path};
+use gaia_core::{BlobStore, Completion, Error, ErrorCode, JobStore, StagedContent, Store};
 use gaia_store::conformance::{self, T0};
 use gaia_store::{FsBlobStore, SqliteStore, open_blob_store};
 use tempfile::TempDir;
@@ -255,20 +256,13 @@ async fn a_job_cannot_store_an_output_index_twice() {
 
 // ------------------------------------------------------------------ blobs
 
-async fn staged(dir: &TempDir, bytes: &[u8]) -> StagedOutput {
-    GenerateContext::detached(dir.path().join("staging"))
-        .stage_bytes(bytes)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn blobs_round_trip_by_sha256() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = FsBlobStore::open(dir.path().join("blobs")).await.unwrap();
-    let output = staged(&dir, b"hello blobs").await;
+    let output = staged_file(&dir, b"hello blobs").await;
     let sha = output.sha256().to_owned();
-    let staged_path = output.path().to_owned();
+    let staged_path = staged_path(&output);
     assert!(!blobs.exists(&sha).await.unwrap());
 
     blobs.put(output).await.unwrap();
@@ -302,14 +296,42 @@ async fn storing_the_same_bytes_twice_keeps_one_copy() {
     let first = staged(&dir, b"same").await;
     let sha = first.sha256().to_owned();
     blobs.put(first).await.unwrap();
-    let second = staged(&dir, b"same").await;
-    let second_path = second.path().to_owned();
+    let second = staged_file(&dir, b"same").await;
+    let second_path = staged_path(&second);
     blobs.put(second).await.unwrap();
     assert!(!second_path.exists(), "the duplicate staging file was kept");
     let folder = dir.path().join("blobs").join(&sha[..2]);
     assert_eq!(std::fs::read_dir(folder).unwrap().count(), 1);
     let staging = std::fs::read_dir(dir.path().join("staging")).unwrap();
     assert_eq!(staging.count(), 0);
+}
+
+#[tokio::test]
+async fn a_small_output_staged_in_memory_is_written_into_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = FsBlobStore::open(dir.path().join("blobs")).await.unwrap();
+    let output = staged(&dir, b"small bytes").await;
+    assert!(matches!(output.content(), StagedContent::Memory(_)));
+    let sha = output.sha256().to_owned();
+    blobs.put(output).await.unwrap();
+    let folder = dir.path().join("blobs").join(&sha[..2]);
+    let names: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    // Only the blob: no temporary file left beside it.
+    assert_eq!(names, vec![std::ffi::OsString::from(&sha[2..])]);
+    assert_eq!(
+        std::fs::read(folder.join(&sha[2..])).unwrap(),
+        b"small bytes"
+    );
+    assert!(
+        !dir.path().join("staging").exists(),
+        "a staging file was made"
+    );
+    // The same bytes again: kept once.
+    blobs.put(staged(&dir, b"small bytes").await).await.unwrap();
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 1);
 }
 
 #[tokio::test]

@@ -147,7 +147,7 @@ async fn make_derived(
         None => {
             let kind = spec.operation.output_kind();
             let tileable = keeps_tiling(&spec.operation, &parent.media);
-            verify::inspect_staged(staged.path(), staged.size(), kind, tileable).await?
+            verify::inspect_staged(&staged, kind, tileable).await?
         }
     };
     let size_bytes = staged.size();

@@ -108,14 +108,10 @@ impl Engine {
         request.validate()?;
         let name = request.name.clone().or_else(|| default_name(&source));
         let staged = self.stage_import(source).await?;
-        let path = staged.path().to_owned();
-        let media = tokio::task::spawn_blocking(move || verify::detect(&path))
-            .await
-            .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?
-            .map_err(|e| match e {
-                Error::InvalidOutput(message) => Error::invalid("file", message),
-                other => other,
-            })?;
+        let media = verify::detect_staged(&staged).await.map_err(|e| match e {
+            Error::InvalidOutput(message) => Error::invalid("file", message),
+            other => other,
+        })?;
         let asset = Asset {
             id: AssetId::new(),
             client_id: request.client_id,

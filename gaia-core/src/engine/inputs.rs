@@ -9,7 +9,7 @@ use crate::asset::{Asset, AssetKind};
 use crate::derive::Operation;
 use crate::error::{Error, Result};
 use crate::id::AssetId;
-use crate::provider::{CallInput, InputRole};
+use crate::provider::{CallInput, InputRole, staging_file};
 use crate::request::{Request, Spec};
 
 /// A call's inputs; their files are removed when this is dropped.
@@ -92,15 +92,9 @@ async fn copy_to_staging(shared: &Shared, asset: &Asset) -> Result<tempfile::Tem
         ),
         cause: Some(Box::new(e)),
     };
-    let path = tempfile::Builder::new()
-        .prefix("input-")
-        .tempfile_in(&shared.staging_dir)
-        .map_err(staging_error)?
-        .into_temp_path();
+    let (file, path) = staging_file(&shared.staging_dir, "input-")?.into_parts();
+    let mut file = tokio::fs::File::from_std(file);
     let mut reader = shared.blobs.open(&asset.sha256).await?;
-    let mut file = tokio::fs::File::create(&path)
-        .await
-        .map_err(staging_error)?;
     tokio::io::copy(&mut reader, &mut file)
         .await
         .map_err(staging_error)?;

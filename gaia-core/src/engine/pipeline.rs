@@ -396,7 +396,7 @@ async fn call_provider(
     }
 }
 
-/// Verifies every output from its staging file, then moves the bytes into
+/// Verifies every staged output, then moves the bytes into
 /// the blob store (durably) and describes the assets to insert.
 async fn store_outputs(
     shared: &Shared,
@@ -417,8 +417,7 @@ async fn store_outputs(
     let mut assets: Vec<Asset> = Vec::with_capacity(count);
     for (index, output) in generation.outputs.into_iter().enumerate() {
         let size_bytes = output.size();
-        let media =
-            verify::inspect_staged(output.path(), size_bytes, spec.kind(), tileable).await?;
+        let media = verify::inspect_staged(&output, spec.kind(), tileable).await?;
         let sha256 = output.sha256().to_owned();
         let output_metadata = output.metadata().clone();
         shared.blobs.put(output).await?;

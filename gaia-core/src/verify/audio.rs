@@ -2,15 +2,16 @@
 //! symphonia so that memory stays flat however long the file is.
 
 use std::fs::File;
-use std::path::Path;
+use std::io::Cursor;
 
 use symphonia::core::codecs::{CodecParameters, Decoder, DecoderOptions};
 use symphonia::core::errors::Error as DecodeError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
-use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
+use super::Source;
 use crate::asset::{AudioFormat, Media};
 use crate::error::{Error, Result};
 
@@ -19,12 +20,18 @@ use crate::error::{Error, Result};
 /// total, but never less than two MP3 frames.
 const SHORTFALL_MIN_FRAMES: u64 = 2 * 1152;
 
-/// Decodes every packet of the audio file at `path`, which starts with the
-/// signature of `format`, and returns its real duration, rate and channels.
-pub fn inspect(path: &Path, format: AudioFormat) -> Result<Media> {
+/// Decodes every packet of the audio, which starts with the signature of
+/// `format`, and returns its real duration, rate and channels.
+pub fn inspect(source: Source<'_>, format: AudioFormat) -> Result<Media> {
     let name = format.as_str();
-    let file = File::open(path).map_err(|e| super::read_error("the audio", e))?;
-    let stream = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+    let media: Box<dyn MediaSource> = match source {
+        Source::File(path) => {
+            Box::new(File::open(path).map_err(|e| super::read_error("the audio", e))?)
+        }
+        // Staged in memory only when small: the copy is a few KiB.
+        Source::Memory(bytes) => Box::new(Cursor::new(bytes.to_vec())),
+    };
+    let stream = MediaSourceStream::new(media, MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     // The hint only orders the probe; the signature already decided the type.
     hint.with_extension(format.extension());

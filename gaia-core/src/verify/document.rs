@@ -1,13 +1,12 @@
 //! Documents: pdf (page count from the page tree), json and plain text.
 //! glTF JSON is recognised here too, since it has no binary signature.
 
-use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom};
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::Source;
 use crate::asset::{DocumentFormat, Media};
 use crate::error::{Error, Result};
 
@@ -16,14 +15,17 @@ const PDF_TAIL: u64 = 1024;
 /// Text is checked in chunks of this size, so any file size is fine.
 const TEXT_CHUNK: usize = 64 * 1024;
 
-/// Checks that the PDF at `path` ends properly and that its page tree
-/// loads, and counts its pages.
-pub fn inspect_pdf(path: &Path) -> Result<Media> {
-    check_pdf_end(path)?;
+/// Checks that the PDF ends properly and that its page tree loads, and
+/// counts its pages.
+pub fn inspect_pdf(source: Source<'_>) -> Result<Media> {
+    check_pdf_end(source)?;
     // lopdf holds the whole document: PDFs are read whole by design (their
     // cross-reference table sits at the end).
-    let document = lopdf::Document::load(path)
-        .map_err(|e| Error::InvalidOutput(format!("pdf document does not parse: {e}")))?;
+    let document = match source {
+        Source::File(path) => lopdf::Document::load(path),
+        Source::Memory(bytes) => lopdf::Document::load_mem(bytes),
+    }
+    .map_err(|e| Error::InvalidOutput(format!("pdf document does not parse: {e}")))?;
     let pages = document.get_pages().len();
     if pages == 0 {
         return Err(Error::InvalidOutput("pdf document has no pages".into()));
@@ -35,8 +37,8 @@ pub fn inspect_pdf(path: &Path) -> Result<Media> {
 }
 
 /// A cut PDF loses its trailer, which lopdf may otherwise try to rebuild.
-fn check_pdf_end(path: &Path) -> Result<()> {
-    let mut file = File::open(path).map_err(|e| super::read_error("the pdf", e))?;
+fn check_pdf_end(source: Source<'_>) -> Result<()> {
+    let mut file = source.open("the pdf")?;
     let mut tail = Vec::new();
     file.seek(SeekFrom::End(0))
         .and_then(|len| file.seek(SeekFrom::Start(len.saturating_sub(PDF_TAIL))))
@@ -53,16 +55,16 @@ fn check_pdf_end(path: &Path) -> Result<()> {
 
 /// A file with no binary signature: glTF JSON, JSON, or UTF-8 text. Anything
 /// else (a NUL byte, invalid UTF-8) is not a format Gaia reads.
-pub fn inspect_text(path: &Path) -> Result<Media> {
-    check_utf8_text(path)?;
-    let Some(probe) = parse_json(path) else {
+pub fn inspect_text(source: Source<'_>) -> Result<Media> {
+    check_utf8_text(source)?;
+    let Some(probe) = parse_json(source) else {
         return Ok(Media::Document {
             format: DocumentFormat::Txt,
             page_count: 1,
         });
     };
     if probe.asset.and_then(|a| a.version).is_some() {
-        return super::model::inspect_gltf_json(path);
+        return super::model::inspect_gltf_json(source);
     }
     Ok(Media::Document {
         format: DocumentFormat::Json,
@@ -72,9 +74,8 @@ pub fn inspect_text(path: &Path) -> Result<Media> {
 
 /// Streams the file through a UTF-8 check, refusing NUL bytes (the mark of
 /// binary data, which valid UTF-8 alone does not exclude).
-fn check_utf8_text(path: &Path) -> Result<()> {
-    let file = File::open(path).map_err(|e| super::read_error("the file", e))?;
-    let mut reader = BufReader::new(file);
+fn check_utf8_text(source: Source<'_>) -> Result<()> {
+    let mut reader = source.open("the file")?;
     let mut buffer = vec![0u8; TEXT_CHUNK];
     // Bytes of a character split across two chunks wait for the next one.
     let mut carried = 0usize;
@@ -120,8 +121,8 @@ struct AssetProbe {
 
 /// `Some` when the file is one JSON value (streamed, never held as a tree);
 /// `asset.version` is filled for a top-level object that has it.
-fn parse_json(path: &Path) -> Option<JsonProbe> {
-    let reader = || File::open(path).ok().map(BufReader::new);
+fn parse_json(source: Source<'_>) -> Option<JsonProbe> {
+    let reader = || source.open("the file").ok();
     serde_json::from_reader::<_, IgnoredAny>(reader()?).ok()?;
     let probe = serde_json::from_reader::<_, JsonProbe>(reader()?).ok();
     Some(probe.unwrap_or(JsonProbe { asset: None }))

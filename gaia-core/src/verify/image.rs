@@ -1,26 +1,25 @@
 //! Images: png, jpeg, webp, decoded in full.
 
-use std::fs::File;
-use std::io::BufReader;
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom};
 
+use super::Source;
 use crate::asset::{ImageFormat, Media};
 use crate::error::{Error, Result};
 
-/// Decodes every pixel of the image at `path` (a header alone would pass a
-/// truncated file) and returns its dimensions. `tileable` is set by the
-/// caller that knows what was asked for.
-pub fn inspect(path: &Path, format: ImageFormat) -> Result<Media> {
+/// Decodes every pixel of the image (a header alone would pass a truncated
+/// file) and returns its dimensions. `tileable` is set by the caller that
+/// knows what was asked for.
+pub fn inspect(source: Source<'_>, format: ImageFormat) -> Result<Media> {
     if format == ImageFormat::Jpeg {
-        check_jpeg_end(path)?;
+        check_jpeg_end(source)?;
     }
-    let file = File::open(path).map_err(|e| super::read_error("the image", e))?;
+    let reader = source.open("the image")?;
     let codec = match format {
         ImageFormat::Png => image::ImageFormat::Png,
         ImageFormat::Jpeg => image::ImageFormat::Jpeg,
         ImageFormat::Webp => image::ImageFormat::WebP,
     };
-    let decoded = image::ImageReader::with_format(BufReader::new(file), codec)
+    let decoded = image::ImageReader::with_format(reader, codec)
         .decode()
         .map_err(|e| {
             Error::InvalidOutput(format!("{} image does not decode: {e}", format.as_str()))
@@ -39,9 +38,8 @@ const JPEG_TAIL: u64 = 4096;
 
 /// The JPEG decoder fills a cut file with grey rather than failing, so the
 /// end-of-image marker (`FF D9`) is checked for explicitly.
-fn check_jpeg_end(path: &Path) -> Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = File::open(path).map_err(|e| super::read_error("the image", e))?;
+fn check_jpeg_end(source: Source<'_>) -> Result<()> {
+    let mut file = source.open("the image")?;
     let mut tail = Vec::new();
     file.seek(SeekFrom::End(0))
         .and_then(|len| file.seek(SeekFrom::Start(len.saturating_sub(JPEG_TAIL))))

@@ -1,22 +1,19 @@
 //! 3D models: binary glTF (GLB) and glTF JSON, validated by the `gltf` crate.
 
-use std::fs::File;
-use std::io::BufReader;
-use std::path::Path;
-
-use gltf::buffer::Source;
+use gltf::buffer::Source as BufferSource;
 use gltf::mesh::Mode;
 
+use super::Source;
 use crate::asset::{Media, ModelFormat};
 use crate::error::{Error, Result};
 
-/// Parses and validates the GLB at `path`, checks that every accessor of
+/// Parses and validates the GLB, checks that every accessor of
 /// every mesh lies inside the binary chunk and that indices name existing
 /// vertices, and counts vertices and triangles.
-pub fn inspect_glb(path: &Path) -> Result<Media> {
-    let file = File::open(path).map_err(|e| super::read_error("the model", e))?;
+pub fn inspect_glb(source: Source<'_>) -> Result<Media> {
+    let reader = source.open("the model")?;
     without_panics(ModelFormat::Glb, || {
-        let gltf = gltf::Gltf::from_reader(BufReader::new(file))
+        let gltf = gltf::Gltf::from_reader(reader)
             .map_err(|e| Error::InvalidOutput(format!("glb model does not parse: {e}")))?;
         count(&gltf.document, gltf.blob.as_deref(), ModelFormat::Glb)
     })
@@ -25,10 +22,10 @@ pub fn inspect_glb(path: &Path) -> Result<Media> {
 /// Validates glTF JSON already known to parse, and counts its geometry.
 /// Buffers of a `.gltf` live in other files or data URIs, so only the
 /// accessors' declared counts are checked here.
-pub fn inspect_gltf_json(path: &Path) -> Result<Media> {
-    let file = File::open(path).map_err(|e| super::read_error("the model", e))?;
+pub fn inspect_gltf_json(source: Source<'_>) -> Result<Media> {
+    let reader = source.open("the model")?;
     without_panics(ModelFormat::Gltf, || {
-        let gltf = gltf::Gltf::from_reader(BufReader::new(file))
+        let gltf = gltf::Gltf::from_reader(reader)
             .map_err(|e| Error::InvalidOutput(format!("gltf model does not validate: {e}")))?;
         count(&gltf.document, None, ModelFormat::Gltf)
     })
@@ -87,7 +84,7 @@ fn count(document: &gltf::Document, blob: Option<&[u8]>, format: ModelFormat) ->
 fn embedded_only(document: &gltf::Document) -> bool {
     document
         .buffers()
-        .all(|buffer| matches!(buffer.source(), Source::Bin))
+        .all(|buffer| matches!(buffer.source(), BufferSource::Bin))
 }
 
 /// Reads positions, normals and indices: each must hold as many items as its

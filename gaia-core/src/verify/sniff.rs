@@ -1,9 +1,8 @@
 //! Recognising a file's format from its first bytes (its "magic").
 
-use std::fs::File;
 use std::io::Read;
-use std::path::Path;
 
+use super::Source;
 use crate::asset::{AudioFormat, ImageFormat};
 use crate::error::{Error, Result};
 
@@ -30,11 +29,13 @@ pub enum Signature {
     Text,
 }
 
-/// Reads the head of the file at `path` and names its format.
-pub fn signature(path: &Path) -> Result<Signature> {
+/// Reads the head of the bytes and names their format.
+pub fn signature(source: Source<'_>) -> Result<Signature> {
     let mut head = Vec::with_capacity(HEAD_LEN);
-    File::open(path)
-        .and_then(|file| file.take(HEAD_LEN as u64).read_to_end(&mut head))
+    source
+        .open("the file")?
+        .take(HEAD_LEN as u64)
+        .read_to_end(&mut head)
         .map_err(|e| super::read_error("the file", e))?;
     if head.is_empty() {
         return Err(Error::InvalidOutput("the file is empty (0 bytes)".into()));

@@ -1,25 +1,18 @@
 //! Video: mp4, read from its `moov` headers with the `mp4` crate.
 
-use std::fs::File;
-use std::io::BufReader;
-use std::path::Path;
-
 use mp4::TrackType;
 
+use super::Source;
 use crate::asset::{Media, VideoFormat};
 use crate::error::{Error, Result};
 
-/// Reads the box headers of the mp4 at `path` (sample data is skipped, so
+/// Reads the box headers of the mp4 (sample data is skipped, so
 /// memory stays flat), takes the dimensions of its first video track and
 /// the movie's duration, and checks that no box and no video sample runs
 /// past the end of the file.
-pub fn inspect_mp4(path: &Path) -> Result<Media> {
-    let file = File::open(path).map_err(|e| super::read_error("the video", e))?;
-    let size = file
-        .metadata()
-        .map_err(|e| super::read_error("the video", e))?
-        .len();
-    let mut reader = mp4::Mp4Reader::read_header(BufReader::new(file), size)
+pub fn inspect_mp4(source: Source<'_>) -> Result<Media> {
+    let size = source.len("the video")?;
+    let mut reader = mp4::Mp4Reader::read_header(source.open("the video")?, size)
         .map_err(|e| Error::InvalidOutput(format!("mp4 video does not parse: {e}")))?;
     // The reader skips box bodies by seeking, so a cut file shows as boxes
     // that end past the end of the file.

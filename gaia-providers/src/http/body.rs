@@ -259,7 +259,7 @@ mod tests {
         let staged = stage_base64("a1111", &cx, "images[0]", &wrapped, u64::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let written = std::fs::read(staged.path()).unwrap_or_default();
+        let written = staged.read_to_vec().unwrap_or_default();
         assert_eq!(written, bytes);
         assert_eq!(staged.size(), bytes.len() as u64);
     }

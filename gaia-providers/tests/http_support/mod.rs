@@ -7,7 +7,7 @@ use std::path::Path;
 
 use gaia_core::{
     Asset, AssetId, AssetSource, Call, CallInput, ClientId, Error, GenerateContext, ImageFormat,
-    InputRole, JobId, Media, Money, Spec, Timestamp,
+    InputRole, JobId, Media, Money, Spec, StagedOutput, Timestamp,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::{Match, Request};
@@ -27,13 +27,16 @@ pub fn png(width: u32, height: u32) -> Vec<u8> {
     bytes.into_inner()
 }
 
-/// The dimensions of the PNG in a file.
-pub fn png_size(path: &Path) -> (u32, u32) {
-    image::ImageReader::open(path)
-        .and_then(|reader| reader.with_guessed_format())
+/// The dimensions of a staged PNG.
+pub fn png_size(output: &StagedOutput) -> (u32, u32) {
+    let bytes = output
+        .read_to_vec()
+        .unwrap_or_else(|e| panic!("{}: {e}", output.content()));
+    image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
         .map_err(image::ImageError::from)
         .and_then(|reader| reader.into_dimensions())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .unwrap_or_else(|e| panic!("{}: {e}", output.content()))
 }
 
 /// A detached context staging in a fresh folder.

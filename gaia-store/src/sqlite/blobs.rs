@@ -1,7 +1,6 @@
 //! The in-database blob store on SQLite (`blobs: "db:"`).
 
 use std::io::Read;
-use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -130,10 +129,11 @@ impl BlobStore for SqliteBlobStore {
     }
 }
 
-/// Copies the staged file into chunk rows, one chunk in memory at a time.
+/// Copies the staged bytes into chunk rows, one chunk in memory at a time.
 fn write_chunks(connection: &Connection, staged: &StagedOutput, sha256: &str) -> Sql<()> {
-    let path = staged.path();
-    let mut file = std::fs::File::open(path).map_err(|e| staged_error(path, e))?;
+    let mut file = staged
+        .open_blocking()
+        .map_err(|e| staged_error(staged, e))?;
     let mut insert =
         connection.prepare_cached("INSERT INTO blob_chunks (sha256, n, bytes) VALUES (?, ?, ?)")?;
     let mut remaining = staged.size();
@@ -143,7 +143,7 @@ fn write_chunks(connection: &Connection, staged: &StagedOutput, sha256: &str) ->
         let mut chunk = vec![0; want];
         // A file shorter than its staged size was changed under the engine.
         file.read_exact(&mut chunk)
-            .map_err(|e| staged_error(path, e))?;
+            .map_err(|e| staged_error(staged, e))?;
         insert.execute(params![sha256, n, chunk])?;
         remaining -= want as u64;
         n += 1;
@@ -151,9 +151,9 @@ fn write_chunks(connection: &Connection, staged: &StagedOutput, sha256: &str) ->
     Ok(())
 }
 
-fn staged_error(path: &Path, error: std::io::Error) -> Error {
+fn staged_error(staged: &StagedOutput, error: std::io::Error) -> Error {
     Error::storage(
-        format!("cannot read the staged output {}", path.display()),
+        format!("cannot read the staged output {}", staged.content()),
         error,
     )
 }
