@@ -6,7 +6,8 @@
 //!   1 KiB PNG, SQLite + file blobs, 1 and 2 workers;
 //! - the raw cycle through the same writer connection and disk (insert a row, claim
 //!   it with `UPDATE … RETURNING`, mark it done, each its own transaction)
-//!   as the baseline, and the ratio;
+//!   as the baseline, and the ratio: three rounds side by side, and the
+//!   median ratio;
 //! - the drain rate with 1,000 and with 20,000 jobs already queued;
 //! - the rate of single submits from 32 concurrent callers;
 //! - the latency of one `generate` on an idle engine, p50 and p99.
@@ -69,6 +70,9 @@ impl Provider for FixedPng {
         })
     }
 }
+
+/// Rounds of the raw cycle beside the end-to-end runs.
+const ROUNDS: usize = 3;
 
 struct Bench {
     dir: tempfile::TempDir,
@@ -181,6 +185,18 @@ async fn concurrent_submit_rate(callers: usize, count: usize) -> f64 {
     rate
 }
 
+/// Raw queue cycles per second (the baseline), on a fresh database.
+async fn raw_cycle_rate(cycles: usize) -> f64 {
+    let bench = Bench::new().await;
+    let (cycles, elapsed) = bench.store.raw_claim_cycle_benchmark(cycles).await.unwrap();
+    cycles as f64 / elapsed.as_secs_f64()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 async fn idle_latency(samples: usize) -> (Duration, Duration) {
     let bench = Bench::new().await;
     let engine = bench.engine(1).await;
@@ -214,19 +230,29 @@ fn main() {
             println!("idle generate: p50 {:?}, p99 {:?}", p50, p99);
             return;
         }
-        let raw = {
-            let bench = Bench::new().await;
-            let (cycles, elapsed) = bench.store.raw_claim_cycle_benchmark(jobs).await.unwrap();
-            cycles as f64 / elapsed.as_secs_f64()
-        };
-        println!("raw SQLite cycle (insert, claim RETURNING, done):  {raw:>9.0} cycles/s");
-        for workers in [1, 2] {
-            let rate = end_to_end_rate(workers, jobs).await;
-            println!(
-                "end-to-end generate, {workers} worker(s):               {rate:>9.0} jobs/s  ({:.0}% of raw)",
-                rate / raw * 100.0
-            );
+        // Side by side, round after round: this machine's rates drift by a
+        // third from one run to the next, so only a ratio of figures taken
+        // together means anything.
+        let mut ratios: [Vec<f64>; 2] = Default::default();
+        for round in 1..=ROUNDS {
+            let raw = raw_cycle_rate(jobs).await;
+            println!("round {round}:");
+            println!("  raw SQLite cycle (insert, claim RETURNING, done):  {raw:>9.0} cycles/s");
+            for (workers, ratios) in [1, 2].into_iter().zip(&mut ratios) {
+                let rate = end_to_end_rate(workers, jobs).await;
+                ratios.push(rate / raw);
+                println!(
+                    "  end-to-end generate, {workers} worker(s):             {rate:>9.0} jobs/s  ({:.0}% of raw)",
+                    rate / raw * 100.0
+                );
+            }
         }
+        let [one, two] = ratios.map(median);
+        println!(
+            "end-to-end / raw, median of {ROUNDS} rounds:           1 worker {:.0}%, 2 workers {:.0}%",
+            one * 100.0,
+            two * 100.0
+        );
         let small = drain_rate(1_000).await;
         let large = drain_rate(20_000).await;
         println!("drain rate, 1,000 queued:                         {small:>9.0} jobs/s");

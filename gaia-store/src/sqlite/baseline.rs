@@ -11,7 +11,9 @@ impl SqliteStore {
     /// Runs `cycles` bare queue cycles through this store's writer
     /// connection and disk — insert a row, claim it with `UPDATE …
     /// RETURNING`, mark it done, each its own `BEGIN IMMEDIATE` transaction
-    /// and its own call — on a scratch table, and returns the time taken.
+    /// and its own call, run the quickest way the store knows (in place on
+    /// the caller's thread, as the engine's own short writes) — on a scratch
+    /// table, and returns the time taken.
     /// The baseline of the pipeline benchmark.
     #[doc(hidden)]
     pub async fn raw_claim_cycle_benchmark(&self, cycles: usize) -> Result<(usize, Duration)> {
@@ -39,7 +41,7 @@ impl SqliteStore {
             })
             .await?;
             let seq: i64 = self
-                .write("bench claim", |connection| {
+                .write_now("bench claim", |connection| {
                     scalar(
                         connection,
                         "UPDATE bench_queue SET status = 'running', worker = 'w' WHERE seq = \
