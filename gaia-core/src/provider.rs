@@ -562,20 +562,20 @@ impl StagedOutput {
         })
     }
 
-    /// All the bytes, read whole (for small outputs, and tests).
-    pub fn read_to_vec(&self) -> std::io::Result<Vec<u8>> {
-        match &self.content {
-            StagedContent::File(path) => std::fs::read(path),
-            StagedContent::Memory(bytes) => Ok(bytes.to_vec()),
-        }
-    }
-
     /// A blocking reader of the bytes from the first one.
     pub fn open_blocking(&self) -> std::io::Result<Box<dyn std::io::Read + Send + '_>> {
         Ok(match &self.content {
             StagedContent::File(path) => Box::new(std::fs::File::open(path)?),
             StagedContent::Memory(bytes) => Box::new(bytes.as_ref()),
         })
+    }
+
+    /// All the bytes, read whole (for small outputs, and tests).
+    pub fn read_to_vec(&self) -> std::io::Result<Vec<u8>> {
+        match &self.content {
+            StagedContent::File(path) => std::fs::read(path),
+            StagedContent::Memory(bytes) => Ok(bytes.to_vec()),
+        }
     }
 
     /// Their size.
