@@ -1,6 +1,7 @@
 //! What a running job reports. Progress reaches hosts as events at once and
 //! the store at a measured pace: no sooner than a second into an attempt,
-//! then at most once a second, so that a quick job costs no progress write
+//! then at most once a second (the latest as soon as it is due, even when
+//! the provider falls silent), so that a quick job costs no progress write
 //! at all. Log lines are all stored by the time the job's end is announced.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -49,8 +50,35 @@ impl Provider for Stepper {
     }
 }
 
+/// A stepper and the sender of its steps (closing it ends the job).
+fn stepper() -> (Arc<Stepper>, mpsc::UnboundedSender<u8>) {
+    let (steps, received) = mpsc::unbounded_channel();
+    let provider = Arc::new(Stepper {
+        models: vec![ModelInfo::new(
+            "img",
+            AssetKind::Image,
+            PriceRule::Free,
+            "reports progress on demand",
+        )],
+        steps: Mutex::new(received),
+    });
+    (provider, steps)
+}
+
 async fn stored_progress(engine: &Engine, job: JobId) -> u8 {
     engine.job(job).await.unwrap().progress.value()
+}
+
+/// Waits until the store holds `percent` for `job`.
+async fn progress_stored(engine: &Engine, job: JobId, percent: u8, why: &str) {
+    let stored = async {
+        while stored_progress(engine, job).await != percent {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), stored)
+        .await
+        .unwrap_or_else(|_| panic!("{why}: {percent} never stored"));
 }
 
 /// Waits for the event of `percent` for `job`.
@@ -72,16 +100,7 @@ async fn progress_event(events: &mut (impl futures::Stream<Item = Event> + Unpin
 #[tokio::test]
 async fn progress_is_stored_from_a_second_into_an_attempt() {
     let dir = tempfile::tempdir().unwrap();
-    let (steps, received) = mpsc::unbounded_channel();
-    let provider = Arc::new(Stepper {
-        models: vec![ModelInfo::new(
-            "img",
-            AssetKind::Image,
-            PriceRule::Free,
-            "reports progress on demand",
-        )],
-        steps: Mutex::new(received),
-    });
+    let (provider, steps) = stepper();
     let engine = engine_with(dir.path(), 1, vec![provider]).await;
     let mut events = engine.events();
     let job = engine.submit(image_request("stepped")).await.unwrap();
@@ -100,18 +119,36 @@ async fn progress_is_stored_from_a_second_into_an_attempt() {
     tokio::time::sleep(Duration::from_secs(1).saturating_sub(reported.elapsed())).await;
     steps.send(60).unwrap();
     progress_event(&mut events, 60).await;
-    let stored = async {
-        while stored_progress(&engine, job.id).await != 60 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), stored)
-        .await
-        .expect("progress a second into the attempt is stored");
+    progress_stored(&engine, job.id, 60, "a second into the attempt").await;
 
     drop(steps);
     let done = engine.wait(job.id).await.unwrap();
     assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.progress.value(), 100);
+    engine.close().await.unwrap();
+}
+
+/// A remote call reports early, then waits long in silence: the store
+/// still shows the latest progress once it is due, not only at the end.
+#[tokio::test]
+async fn the_latest_progress_is_stored_when_the_provider_falls_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (provider, steps) = stepper();
+    let engine = engine_with(dir.path(), 1, vec![provider]).await;
+    let mut events = engine.events();
+    let job = engine.submit(image_request("silent")).await.unwrap();
+
+    // Reported in the first second, then nothing.
+    steps.send(10).unwrap();
+    progress_event(&mut events, 10).await;
+    progress_stored(&engine, job.id, 10, "held from the first second").await;
+    // Stored just now, so the next one waits its second, then nothing.
+    steps.send(30).unwrap();
+    progress_event(&mut events, 30).await;
+    progress_stored(&engine, job.id, 30, "reported within a second of a write").await;
+
+    drop(steps);
+    let done = engine.wait(job.id).await.unwrap();
     assert_eq!(done.progress.value(), 100);
     engine.close().await.unwrap();
 }

@@ -238,7 +238,7 @@ async fn generate(
         cost_micros: cost,
         at: Timestamp::now(),
     };
-    let outcome = until_canceled(running, cancel).await;
+    let outcome = until_canceled(reporter.persisting_held(running), cancel).await;
     let generation = match super::metrics::provider_call(&start.provider, outcome) {
         Ok(generation) => generation,
         // What the provider charged before failing is still owed.

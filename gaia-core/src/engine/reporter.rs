@@ -18,8 +18,9 @@ use crate::provider::ContextReporter;
 use crate::timestamp::Timestamp;
 
 /// Progress reaches the database no sooner than this into an attempt, then
-/// at most this often; every change is still an event at once. An attempt
-/// that ends sooner writes none: its end records the final progress.
+/// at most this often (the latest one as soon as it is due, even when the
+/// provider falls silent); every change is still an event at once. An
+/// attempt that ends sooner writes none: its end records the final progress.
 const PROGRESS_PERSIST_INTERVAL: Duration = Duration::from_secs(1);
 
 enum Report {
@@ -94,6 +95,26 @@ impl JobReporter {
         if reports.send(Report::Flush(done)).is_ok() {
             let _ = flushed.await;
         }
+    }
+
+    /// Runs a provider's `call`. When it outlives the first interval with a
+    /// progress held (reported early, then a long silent wait on a remote
+    /// service), that progress goes to the store then, not at the next
+    /// report, which may come only at the end.
+    pub(crate) async fn persisting_held<T>(&self, call: impl Future<Output = T>) -> T {
+        tokio::pin!(call);
+        // Not registered with the timer unless the call has to wait.
+        let due = tokio::time::sleep_until((self.started + PROGRESS_PERSIST_INTERVAL).into());
+        tokio::select! {
+            biased;
+            output = &mut call => return output,
+            () = due => {}
+        }
+        let held = lock(&self.held).take();
+        if let Some(progress) = held {
+            self.send(Report::Progress(progress));
+        }
+        call.await
     }
 
     /// A log line from the engine itself (retries, routing decisions).
@@ -175,9 +196,25 @@ async fn write_reports(
     let mut pending_progress: Option<Progress> = None;
     let mut logs = Vec::new();
     let mut flushes = Vec::new();
-    while let Some(first) = rx.recv().await {
+    loop {
+        // A progress not yet due is written when it falls due, unless a
+        // newer report comes first (`None`: it fell due, nothing new).
+        let mut next = match pending_progress {
+            Some(_) => {
+                let due = last_persisted + PROGRESS_PERSIST_INTERVAL;
+                match tokio::time::timeout_at(due.into(), rx.recv()).await {
+                    // Every sender is gone: the attempt is over.
+                    Ok(None) => break,
+                    Ok(report) => report,
+                    Err(_) => None,
+                }
+            }
+            None => match rx.recv().await {
+                None => break,
+                report => report,
+            },
+        };
         // Drain what is already queued so a burst costs one write.
-        let mut next = Some(first);
         while let Some(report) = next {
             match report {
                 Report::Progress(p) => pending_progress = Some(p),
