@@ -185,3 +185,46 @@ async fn a_finished_job_has_its_whole_log_stored() {
         engine.close().await.unwrap();
     }
 }
+
+/// A canceled provider may log as it stops (cancelling its remote task):
+/// `job_canceled` comes after those lines are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canceled_job_has_its_whole_log_stored_when_its_end_is_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = Scripted::new(
+        "stopping",
+        Money::ZERO,
+        vec![Step::LogAtEnd(Box::new(Step::Hang))],
+    );
+    let engine = engine_with(dir.path(), 1, vec![provider]).await;
+    for n in 0..20 {
+        let mut events = engine.events();
+        let job = engine
+            .submit(image_request(&format!("job {n}")))
+            .await
+            .unwrap();
+        // `Hang` reports 10 % once it is waiting for the signal.
+        progress_event(&mut events, 10).await;
+        engine.cancel(job.id).await.unwrap();
+        let announced = async {
+            while let Some(event) = events.next().await {
+                if event.job_id == Some(job.id) && matches!(event.kind, EventKind::JobCanceled {}) {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), announced)
+            .await
+            .expect("job_canceled");
+        let logs = engine.job_logs(job.id).await.unwrap();
+        assert!(
+            logs.iter().any(|line| line.message == ENDING_LINE),
+            "the log of job {n} is stored by its announced end: {logs:?}"
+        );
+        assert_eq!(
+            engine.job(job.id).await.unwrap().status,
+            JobStatus::Canceled
+        );
+    }
+    engine.close().await.unwrap();
+}

@@ -97,7 +97,7 @@ pub(crate) struct Shared {
     /// its children).
     stop_jobs: CancellationToken,
     shutting_down: AtomicBool,
-    running: Mutex<HashMap<JobId, CancellationToken>>,
+    running: Mutex<HashMap<JobId, RunningJob>>,
     /// Running jobs that were canceled, as opposed to stopped by a shutdown
     /// or a lost lease.
     canceled: Mutex<HashSet<JobId>>,
@@ -135,23 +135,32 @@ impl Shared {
     }
 
     pub(crate) fn register_running(&self, job_id: JobId) -> CancellationToken {
-        let token = self.stop_jobs.child_token();
-        lock(&self.running).insert(job_id, token.clone());
-        token
+        let stop = self.stop_jobs.child_token();
+        let running = RunningJob {
+            stop: stop.clone(),
+            stopped: CancellationToken::new(),
+        };
+        lock(&self.running).insert(job_id, running);
+        stop
     }
 
+    /// The job's attempt is over and its reports are stored.
     pub(crate) fn unregister_running(&self, job_id: JobId) {
-        lock(&self.running).remove(&job_id);
+        if let Some(running) = lock(&self.running).remove(&job_id) {
+            running.stopped.cancel();
+        }
         lock(&self.canceled).remove(&job_id);
     }
 
     /// Stops a running job because it was canceled: its provider also
-    /// cancels any remote task.
-    fn cancel_running(&self, job_id: JobId) {
+    /// cancels any remote task. Returns the signal that it stopped when it
+    /// runs on this engine.
+    fn cancel_running(&self, job_id: JobId) -> Option<CancellationToken> {
         lock(&self.canceled).insert(job_id);
-        if let Some(token) = lock(&self.running).get(&job_id) {
-            token.cancel();
-        }
+        let running = lock(&self.running);
+        let running = running.get(&job_id)?;
+        running.stop.cancel();
+        Some(running.stopped.clone())
     }
 
     /// Whether a running job was canceled (not merely stopped here).
@@ -172,8 +181,8 @@ impl Shared {
         for &(job_id, canceled) in lost {
             if canceled {
                 self.cancel_running(job_id);
-            } else if let Some(token) = lock(&self.running).get(&job_id) {
-                token.cancel();
+            } else if let Some(running) = lock(&self.running).get(&job_id) {
+                running.stop.cancel();
             }
         }
     }
@@ -198,6 +207,13 @@ impl Shared {
     pub(crate) fn hand_over(&self, claimed: ClaimedJob) {
         lock(&self.handed_over).push_back(claimed);
     }
+}
+
+/// A job running on this engine: how to stop it, and the signal that its
+/// attempt is over.
+struct RunningJob {
+    stop: CancellationToken,
+    stopped: CancellationToken,
 }
 
 /// A slot of this engine waiting for work (see [`Shared::enter_idle`]).
@@ -666,6 +682,11 @@ impl Engine {
     }
 
     /// Cancels a queued or running job; a running provider sees the signal.
+    ///
+    /// Returns at once. `job_canceled` follows when the job has stopped
+    /// here (its provider gave up, and its last log lines are stored), so a
+    /// host woken by it finds the whole log; at once for a job that was not
+    /// running on this engine.
     pub async fn cancel(&self, job_id: JobId) -> Result<Job> {
         self.check_open()?;
         let job = self
@@ -673,10 +694,21 @@ impl Engine {
             .store
             .cancel_job(job_id, Timestamp::now())
             .await?;
-        self.shared.cancel_running(job_id);
-        self.shared
-            .events
-            .emit(Some(job_id), EventKind::JobCanceled {});
+        let announce = move |shared: &Shared| {
+            shared.events.emit(Some(job_id), EventKind::JobCanceled {});
+        };
+        match self.shared.cancel_running(job_id) {
+            None => announce(&self.shared),
+            Some(stopped) => {
+                let shared = self.shared.clone();
+                tokio::spawn(async move {
+                    // A provider past its grace is dropped, so this is a
+                    // bound that only a stuck store would reach.
+                    let _ = tokio::time::timeout(pipeline::STOP_BOUND, stopped.cancelled()).await;
+                    announce(&shared);
+                });
+            }
+        }
         Ok(job)
     }
 

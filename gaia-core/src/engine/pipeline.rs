@@ -272,6 +272,10 @@ async fn generate(
 /// task) before its call is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a canceled job may take to stop at worst: its provider's grace,
+/// then the end of its attempt (settling, storing its last log lines).
+pub(crate) const STOP_BOUND: Duration = CANCEL_GRACE.saturating_mul(2);
+
 /// Runs a provider call; once the job is canceled, the provider gets a grace
 /// period to notice the signal and clean up, then the call is dropped. A
 /// canceled call is `Canceled` whatever it returned.
