@@ -5,7 +5,8 @@ mod http_support;
 use std::time::Duration;
 
 use gaia_core::{
-    DeriveSpec, ErrorCode, ImageSpec, InputRole, Operation, Provider, Secret, Spec, UpscaleMode,
+    DeriveSpec, ErrorCode, ImageSpec, InputRole, Operation, Provider, Secret, Spec, StagedContent,
+    UpscaleMode,
 };
 use gaia_providers::http::{PollSchedule, ProviderSettings};
 use gaia_providers::stability::{self, StabilityProvider};
@@ -94,6 +95,8 @@ async fn generates_with_a_multipart_request_and_streams_the_image() {
     assert_eq!(generation.outputs.len(), 1);
     let output = &generation.outputs[0];
     assert_eq!(output.read_to_vec().ok(), Some(image));
+    // A small body ends up in memory, with no staging file.
+    assert!(matches!(output.content(), StagedContent::Memory(_)));
     // The provider picked the pixels for 3:2.
     assert_eq!(png_size(output), (1216, 832));
     assert_eq!(output.metadata().get("seed"), Some(&json!(1234)));

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use super::transport_error;
 
 /// Bytes gathered before one write to the staging file: fewer, larger
-/// writes cost fewer trips to the blocking pool.
+/// writes cost fewer trips to the blocking pool. A body that ends sooner is
+/// staged from memory (a small one stays there: no staging file at all).
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
 
 /// Base64 characters decoded per step (a multiple of 4): 768 KiB of output.
@@ -90,9 +91,9 @@ pub(super) struct StreamLimits {
     pub(super) idle: Duration,
 }
 
-/// Streams a body into a new staging file chunk by chunk: never whole in
-/// memory, stopped at `cap` bytes (the partial file is removed), at an idle
-/// timeout, and on cancellation.
+/// Streams a body into a new staging file chunk by chunk: never more than
+/// [`WRITE_BUFFER_BYTES`] in memory, stopped at `cap` bytes (the partial
+/// file is removed), at an idle timeout, and on cancellation.
 pub(super) async fn stream_to_staging(
     provider: &str,
     response: reqwest::Response,
@@ -105,7 +106,8 @@ pub(super) async fn stream_to_staging(
     {
         return Err(too_large(provider, limits.cap));
     }
-    let mut file = cx.stage().await?;
+    // Created with the first full buffer.
+    let mut file: Option<StagingFile> = None;
     let mut pending = BytesMut::new();
     let mut stream = response.bytes_stream();
     loop {
@@ -123,17 +125,26 @@ pub(super) async fn stream_to_staging(
             Ok(None) => break,
             Ok(Some(chunk)) => chunk.map_err(|e| transport_error(provider, e))?,
         };
-        let received = file.size() + (pending.len() + chunk.len()) as u64;
-        if received > limits.cap {
+        let written = file.as_ref().map_or(0, StagingFile::size);
+        if written + (pending.len() + chunk.len()) as u64 > limits.cap {
             return Err(too_large(provider, limits.cap));
         }
         pending.extend_from_slice(&chunk);
         if pending.len() >= WRITE_BUFFER_BYTES {
-            flush(&mut file, &mut pending).await?;
+            let staging = match &mut file {
+                Some(staging) => staging,
+                None => file.insert(cx.stage().await?),
+            };
+            flush(staging, &mut pending).await?;
         }
     }
-    flush(&mut file, &mut pending).await?;
-    file.finish().await
+    match file {
+        Some(mut staging) => {
+            flush(&mut staging, &mut pending).await?;
+            staging.finish().await
+        }
+        None => cx.stage_bytes(&pending).await,
+    }
 }
 
 async fn flush(file: &mut StagingFile, pending: &mut BytesMut) -> Result<()> {
@@ -145,8 +156,9 @@ async fn flush(file: &mut StagingFile, pending: &mut BytesMut) -> Result<()> {
 }
 
 /// Decodes a base64 payload (standard alphabet, padded; an optional
-/// `data:…;base64,` prefix and line breaks are accepted) into a new staging
-/// file, a chunk at a time. `field` names the payload in errors.
+/// `data:…;base64,` prefix and line breaks are accepted): one chunk's worth
+/// at once, staged from memory; more into a new staging file, a chunk at a
+/// time. `field` names the payload in errors.
 pub(super) async fn stage_base64(
     provider: &str,
     cx: &GenerateContext,
@@ -168,14 +180,21 @@ pub(super) async fn stage_base64(
     if text.is_empty() {
         return Err(bad_shape(provider, field, "is empty"));
     }
-    let mut file = cx.stage().await?;
-    let mut decoded = Vec::with_capacity(BASE64_CHUNK_CHARS / 4 * 3);
-    for piece in text.as_bytes().chunks(BASE64_CHUNK_CHARS) {
-        cx.check_canceled()?;
+    let decode = |piece: &[u8], decoded: &mut Vec<u8>| {
         decoded.clear();
         base64::engine::general_purpose::STANDARD
-            .decode_vec(piece, &mut decoded)
-            .map_err(|e| bad_shape(provider, field, format_args!("is not valid base64: {e}")))?;
+            .decode_vec(piece, decoded)
+            .map_err(|e| bad_shape(provider, field, format_args!("is not valid base64: {e}")))
+    };
+    let mut decoded = Vec::with_capacity(text.len().min(BASE64_CHUNK_CHARS) / 4 * 3);
+    if text.len() <= BASE64_CHUNK_CHARS {
+        decode(text.as_bytes(), &mut decoded)?;
+        return cx.stage_bytes(&decoded).await;
+    }
+    let mut file = cx.stage().await?;
+    for piece in text.as_bytes().chunks(BASE64_CHUNK_CHARS) {
+        cx.check_canceled()?;
+        decode(piece, &mut decoded)?;
         file.write(&decoded).await?;
     }
     file.finish().await
@@ -248,6 +267,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_small_base64_payload_is_staged_in_memory() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cx = GenerateContext::detached(dir.path().join("staging"));
+        let bytes: Vec<u8> = (0..1000).map(|i| (i * 7 % 256) as u8).collect();
+        let text = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let staged = stage_base64("openai", &cx, "data[0].b64_json", &text, u64::MAX)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            staged.content(),
+            gaia_core::StagedContent::Memory(_)
+        ));
+        assert_eq!(staged.read_to_vec().unwrap_or_default(), bytes);
+        assert!(!dir.path().join("staging").exists(), "no staging file");
+    }
+
+    #[tokio::test]
     async fn base64_decodes_in_chunks_to_the_same_bytes() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let cx = GenerateContext::detached(dir.path());
@@ -259,6 +295,11 @@ mod tests {
         let staged = stage_base64("a1111", &cx, "images[0]", &wrapped, u64::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        // Larger than one chunk: streamed to a file, never whole in memory.
+        assert!(matches!(
+            staged.content(),
+            gaia_core::StagedContent::File(_)
+        ));
         let written = staged.read_to_vec().unwrap_or_default();
         assert_eq!(written, bytes);
         assert_eq!(staged.size(), bytes.len() as u64);
