@@ -7,9 +7,9 @@ use super::Source;
 use crate::asset::{Media, ModelFormat};
 use crate::error::{Error, Result};
 
-/// Parses and validates the GLB, checks that every accessor of
-/// every mesh lies inside the binary chunk and that indices name existing
-/// vertices, and counts vertices and triangles.
+/// Parses and validates the GLB, checks that every accessor of every mesh
+/// lies inside the binary chunk and that indices name existing vertices,
+/// and counts vertices and triangles.
 pub fn inspect_glb(source: Source<'_>) -> Result<Media> {
     let reader = source.open("the model")?;
     without_panics(ModelFormat::Glb, || {

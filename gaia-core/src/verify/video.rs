@@ -6,10 +6,10 @@ use super::Source;
 use crate::asset::{Media, VideoFormat};
 use crate::error::{Error, Result};
 
-/// Reads the box headers of the mp4 (sample data is skipped, so
-/// memory stays flat), takes the dimensions of its first video track and
-/// the movie's duration, and checks that no box and no video sample runs
-/// past the end of the file.
+/// Reads the box headers of the mp4 (sample data is skipped, so memory
+/// stays flat), takes the dimensions of its first video track and the
+/// movie's duration, and checks that no box and no video sample runs past
+/// the end of the file.
 pub fn inspect_mp4(source: Source<'_>) -> Result<Media> {
     let size = source.len("the video")?;
     let mut reader = mp4::Mp4Reader::read_header(source.open("the video")?, size)
