@@ -10,59 +10,18 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use futures::StreamExt;
 use gaia::prelude::*;
-use gaia::{
-    Call, Event, EventKind, GenerateContext, Generation, ModelInfo, PriceRule, Progress, Provider,
-};
+use gaia::{Event, EventKind};
 use support::*;
 use tokio::sync::{Mutex, mpsc};
 
-/// Reports each progress the test sends it, and returns a PNG once the
-/// test closes the channel.
-struct Stepper {
-    models: Vec<ModelInfo>,
-    steps: Mutex<mpsc::UnboundedReceiver<u8>>,
-}
-
-#[async_trait]
-impl Provider for Stepper {
-    fn name(&self) -> &str {
-        "stepper"
-    }
-    fn models(&self) -> &[ModelInfo] {
-        &self.models
-    }
-    fn estimate(&self, _model: &str, _spec: &Spec) -> gaia::Result<Money> {
-        Ok(Money::ZERO)
-    }
-    async fn generate(&self, _call: &Call, cx: &GenerateContext) -> gaia::Result<Generation> {
-        let mut steps = self.steps.lock().await;
-        while let Some(percent) = steps.recv().await {
-            cx.progress(Progress::percent(percent.into()));
-        }
-        let output = cx.stage_bytes(&png(8, 8)).await?;
-        Ok(Generation {
-            outputs: vec![output],
-            cost: Some(Money::ZERO),
-        })
-    }
-}
-
-/// A stepper and the sender of its steps (closing it ends the job).
-fn stepper() -> (Arc<Stepper>, mpsc::UnboundedSender<u8>) {
+/// A provider reporting the steps sent on the returned channel (closing it
+/// ends the job).
+fn stepper() -> (Arc<Scripted>, mpsc::UnboundedSender<u8>) {
     let (steps, received) = mpsc::unbounded_channel();
-    let provider = Arc::new(Stepper {
-        models: vec![ModelInfo::new(
-            "img",
-            AssetKind::Image,
-            PriceRule::Free,
-            "reports progress on demand",
-        )],
-        steps: Mutex::new(received),
-    });
-    (provider, steps)
+    let step = Step::Steps(Arc::new(Mutex::new(received)));
+    (Scripted::new("stepper", Money::ZERO, vec![step]), steps)
 }
 
 async fn stored_progress(engine: &Engine, job: JobId) -> u8 {

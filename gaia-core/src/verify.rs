@@ -118,16 +118,21 @@ pub async fn inspect_staged(
     if expected == AssetKind::Image && is_small_image(source, staged.size()) {
         return inspect(source, expected, tileable);
     }
-    let owned = OwnedSource::of(staged);
-    tokio::task::spawn_blocking(move || inspect(owned.source(), expected, tileable))
-        .await
-        .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?
+    on_blocking_pool(staged, move |source| inspect(source, expected, tileable)).await
 }
 
 /// [`detect`] on the blocking pool.
 pub(crate) async fn detect_staged(staged: &StagedOutput) -> Result<Media> {
+    on_blocking_pool(staged, |source| detect(source)).await
+}
+
+/// Runs a verification of the staged bytes on the blocking pool.
+async fn on_blocking_pool(
+    staged: &StagedOutput,
+    verify: impl FnOnce(Source<'_>) -> Result<Media> + Send + 'static,
+) -> Result<Media> {
     let owned = OwnedSource::of(staged);
-    tokio::task::spawn_blocking(move || detect(owned.source()))
+    tokio::task::spawn_blocking(move || verify(owned.source()))
         .await
         .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?
 }

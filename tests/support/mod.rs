@@ -80,6 +80,9 @@ pub enum Step {
     /// Play the step, then log [`ENDING_LINE`] as the call returns: the
     /// job's log writer starts as late as it can.
     LogAtEnd(Box<Step>),
+    /// Report each progress the test sends, then return a PNG once the
+    /// test closes the channel.
+    Steps(Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<u8>>>),
 }
 
 /// The line [`Step::LogAtEnd`] logs.
@@ -143,6 +146,13 @@ impl Scripted {
                 let played = Box::pin(self.play(*step, cx)).await;
                 cx.log(LogLevel::Info, ENDING_LINE.to_owned());
                 return played;
+            }
+            Step::Steps(steps) => {
+                let mut steps = steps.lock().await;
+                while let Some(percent) = steps.recv().await {
+                    cx.progress(Progress::percent(percent.into()));
+                }
+                png(8, 8)
             }
         };
         let output = cx.stage_bytes(&bytes).await?;

@@ -66,7 +66,13 @@ impl JobReporter {
 
     /// Queues a report for the writer task, starting the task with the first.
     fn send(&self, report: Report) {
-        let reports = self.reports.get_or_init(|| {
+        let _ = self.queue().send(report);
+    }
+
+    /// The writer task's queue, starting the task (with the progress held
+    /// so far) the first time.
+    fn queue(&self) -> &mpsc::UnboundedSender<Report> {
+        self.reports.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             if let Some(held) = lock(&self.held).take() {
                 let _ = tx.send(Report::Progress(held));
@@ -79,8 +85,7 @@ impl JobReporter {
             ));
             *lock(&self.writer) = Some(task);
             tx
-        });
-        let _ = reports.send(report);
+        })
     }
 
     /// Waits until every log line reported so far is stored, so that a
@@ -110,9 +115,10 @@ impl JobReporter {
             output = &mut call => return output,
             () = due => {}
         }
-        let held = lock(&self.held).take();
-        if let Some(progress) = held {
-            self.send(Report::Progress(progress));
+        let holds = lock(&self.held).is_some();
+        if holds {
+            // Starting the writer hands it the held progress, now due.
+            self.queue();
         }
         call.await
     }
