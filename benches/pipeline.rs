@@ -8,6 +8,9 @@
 //!   it with `UPDATE … RETURNING`, mark it done, each its own transaction)
 //!   as the baseline, and the ratio: three rounds side by side, and the
 //!   median ratio;
+//! - the same raw cycle through a sqlx SQLite pool on the same disk, the
+//!   baseline as issue #3 words it ("through the same sqlx pool"), from the
+//!   time the store was built on sqlx, and the ratio to it;
 //! - the drain rate with 1,000 and with 20,000 jobs already queued;
 //! - the rate of single submits from 32 concurrent callers;
 //! - the latency of one `generate` on an idle engine, p50 and p99.
@@ -192,6 +195,68 @@ async fn raw_cycle_rate(cycles: usize) -> f64 {
     cycles as f64 / elapsed.as_secs_f64()
 }
 
+/// Raw queue cycles per second through a sqlx SQLite pool, set up as the
+/// store's writer pool was before it moved to rusqlite (one connection, WAL,
+/// `synchronous=NORMAL`, `BEGIN IMMEDIATE`), on a fresh database on the
+/// same disk. The store left sqlx because this path, two thread hand-offs
+/// per statement, was its bottleneck (see CONTRIBUTING).
+async fn sqlx_pool_cycle_rate(cycles: usize) -> f64 {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteConnectOptions::new()
+        .filename(dir.path().join("raw.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE bench_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, \
+         status TEXT NOT NULL, priority INTEGER NOT NULL, payload TEXT NOT NULL, worker TEXT); \
+         CREATE INDEX bench_queue_claim ON bench_queue (priority DESC, seq) \
+         WHERE status = 'queued';",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let start = Instant::now();
+    for i in 0..cycles {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO bench_queue (status, priority, payload) VALUES ('queued', 0, ?)")
+            .bind(format!("{{\"n\":{i}}}"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        let (seq,): (i64,) = sqlx::query_as(
+            "UPDATE bench_queue SET status = 'running', worker = 'w' WHERE seq = \
+             (SELECT seq FROM bench_queue WHERE status = 'queued' \
+             ORDER BY priority DESC, seq LIMIT 1) RETURNING seq",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("UPDATE bench_queue SET status = 'done' WHERE seq = ?")
+            .bind(seq)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let rate = cycles as f64 / start.elapsed().as_secs_f64();
+    pool.close().await;
+    rate
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -233,25 +298,36 @@ fn main() {
         // Side by side, round after round: this machine's rates drift by a
         // third from one run to the next, so only a ratio of figures taken
         // together means anything.
-        let mut ratios: [Vec<f64>; 2] = Default::default();
+        // Per worker count: the ratios to the in-place cycle, then to sqlx's.
+        let mut ratios: [[Vec<f64>; 2]; 2] = Default::default();
         for round in 1..=ROUNDS {
             let raw = raw_cycle_rate(jobs).await;
+            let pooled = sqlx_pool_cycle_rate(jobs).await;
             println!("round {round}:");
             println!("  raw SQLite cycle (insert, claim RETURNING, done):  {raw:>9.0} cycles/s");
-            for (workers, ratios) in [1, 2].into_iter().zip(&mut ratios) {
+            println!("  the same cycle through a sqlx SQLite pool:         {pooled:>9.0} cycles/s");
+            for (workers, [to_raw, to_pooled]) in [1, 2].into_iter().zip(&mut ratios) {
                 let rate = end_to_end_rate(workers, jobs).await;
-                ratios.push(rate / raw);
+                to_raw.push(rate / raw);
+                to_pooled.push(rate / pooled);
                 println!(
-                    "  end-to-end generate, {workers} worker(s):             {rate:>9.0} jobs/s  ({:.0}% of raw)",
-                    rate / raw * 100.0
+                    "  end-to-end generate, {workers} worker(s):             {rate:>9.0} jobs/s  \
+                     ({:.0}% of raw, {:.0}% of sqlx)",
+                    rate / raw * 100.0,
+                    rate / pooled * 100.0
                 );
             }
         }
-        let [one, two] = ratios.map(median);
+        let [[one, one_pooled], [two, two_pooled]] = ratios.map(|r| r.map(median));
         println!(
             "end-to-end / raw, median of {ROUNDS} rounds:           1 worker {:.0}%, 2 workers {:.0}%",
             one * 100.0,
             two * 100.0
+        );
+        println!(
+            "end-to-end / sqlx pool cycle, median of {ROUNDS} rounds: 1 worker {:.0}%, 2 workers {:.0}%",
+            one_pooled * 100.0,
+            two_pooled * 100.0
         );
         let small = drain_rate(1_000).await;
         let large = drain_rate(20_000).await;
