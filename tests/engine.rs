@@ -397,6 +397,46 @@ async fn cancels_queued_and_running_jobs() {
     engine.close().await.unwrap();
 }
 
+/// A job canceled, retried and running again on this engine while its first
+/// attempt is still stopping belongs to the new attempt: the first one's
+/// end changes nothing.
+#[tokio::test]
+async fn a_stopping_attempt_leaves_the_job_to_its_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = vec![
+        Step::SlowToStop(Duration::from_millis(500)),
+        Step::Slow(Duration::from_millis(1_500)),
+    ];
+    let provider = Scripted::new("cheap", Money::from_micros(7), script);
+    let engine = engine_with(dir.path(), 2, vec![provider.clone()]).await;
+    let mut events = engine.events();
+    let job = engine.submit(image_request("twice")).await.unwrap();
+    let started = |event: &gaia::Event, attempt_no: u32| {
+        event.job_id == Some(job.id)
+            && matches!(event.kind, EventKind::JobStarted { attempt, .. } if attempt == attempt_no)
+    };
+    while !started(&events.next().await.unwrap(), 1) {}
+
+    engine.cancel(job.id).await.unwrap();
+    assert_eq!(
+        engine.retry(job.id).await.unwrap().status,
+        JobStatus::Queued
+    );
+    while !started(&events.next().await.unwrap(), 1) {}
+    assert_eq!(
+        provider.calls.load(Ordering::SeqCst),
+        2,
+        "both attempts run"
+    );
+    assert_eq!(engine.job(job.id).await.unwrap().status, JobStatus::Running);
+
+    let done = engine.wait(job.id).await.unwrap();
+    assert_eq!((done.status, done.attempts), (JobStatus::Succeeded, 1));
+    assert_eq!(done.asset_ids.len(), 1);
+    assert_eq!(provider.saw_cancel.load(Ordering::SeqCst), 1);
+    engine.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn idempotency_keys_return_the_job_or_conflict() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 //! The engine: submit requests, run them as durable jobs, read the results.
 
 mod backoff;
+mod claims;
 mod derive;
 mod events;
 mod finished;
@@ -15,7 +16,7 @@ mod search;
 mod usage;
 mod worker;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,7 +68,8 @@ pub(crate) struct Shared {
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) events: events::EventBus,
     router: Mutex<Router>,
-    pub(crate) worker_id: String,
+    /// The claims this engine holds, each leased to an id of its own.
+    pub(crate) claims: claims::Claims,
     pub(crate) lease: Duration,
     pub(crate) retry: RetryConfig,
     max_attempts: u32,
@@ -97,10 +99,6 @@ pub(crate) struct Shared {
     /// its children).
     stop_jobs: CancellationToken,
     shutting_down: AtomicBool,
-    running: Mutex<HashMap<JobId, RunningJob>>,
-    /// Running jobs that were canceled, as opposed to stopped by a shutdown
-    /// or a lost lease.
-    canceled: Mutex<HashSet<JobId>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Vectors of the clients searched so far, and the embedder.
     pub(crate) search: search::SearchIndex,
@@ -134,61 +132,12 @@ impl Shared {
         self.shutting_down.load(Ordering::Acquire)
     }
 
-    pub(crate) fn register_running(&self, job_id: JobId) -> CancellationToken {
+    /// Registers a claimed job's attempt as running; returns its stop
+    /// signal, which the shutdown's end also gives.
+    pub(crate) fn register_running(&self, claimed: &ClaimedJob) -> CancellationToken {
         let stop = self.stop_jobs.child_token();
-        let running = RunningJob {
-            stop: stop.clone(),
-            stopped: CancellationToken::new(),
-        };
-        lock(&self.running).insert(job_id, running);
+        self.claims.start(claimed, stop.clone());
         stop
-    }
-
-    /// The job's attempt is over and its reports are stored.
-    pub(crate) fn unregister_running(&self, job_id: JobId) {
-        if let Some(running) = lock(&self.running).remove(&job_id) {
-            running.stopped.cancel();
-        }
-        lock(&self.canceled).remove(&job_id);
-    }
-
-    /// Stops a running job because it was canceled: its provider also
-    /// cancels any remote task. Returns the signal that it stopped when it
-    /// runs on this engine.
-    fn cancel_running(&self, job_id: JobId) -> Option<CancellationToken> {
-        lock(&self.canceled).insert(job_id);
-        let running = lock(&self.running);
-        let running = running.get(&job_id)?;
-        running.stop.cancel();
-        Some(running.stopped.clone())
-    }
-
-    /// Whether a running job was canceled (not merely stopped here).
-    pub(crate) fn is_canceled(&self, job_id: JobId) -> bool {
-        lock(&self.canceled).contains(&job_id)
-    }
-
-    /// The jobs running now (before a heartbeat, see
-    /// [`Shared::cancel_running_except`]).
-    pub(crate) fn running_ids(&self) -> Vec<JobId> {
-        lock(&self.running).keys().copied().collect()
-    }
-
-    /// Stops the jobs this engine no longer holds: those the store
-    /// canceled as canceled (their remote tasks too), the others (taken over
-    /// after their lease expired) only here.
-    pub(crate) fn stop_lost(&self, lost: &[(JobId, bool)]) {
-        for &(job_id, canceled) in lost {
-            if canceled {
-                self.cancel_running(job_id);
-            } else if let Some(running) = lock(&self.running).get(&job_id) {
-                running.stop.cancel();
-            }
-        }
-    }
-
-    fn running_count(&self) -> usize {
-        lock(&self.running).len()
     }
 
     /// Counts a slot as idle while the returned guard lives.
@@ -207,13 +156,14 @@ impl Shared {
     pub(crate) fn hand_over(&self, claimed: ClaimedJob) {
         lock(&self.handed_over).push_back(claimed);
     }
-}
 
-/// A job running on this engine: how to stop it, and the signal that its
-/// attempt is over.
-struct RunningJob {
-    stop: CancellationToken,
-    stopped: CancellationToken,
+    /// The ids the jobs handed over to a slot are leased to.
+    pub(crate) fn handed_over_claims(&self) -> Vec<String> {
+        lock(&self.handed_over)
+            .iter()
+            .map(|claimed| claimed.worker.clone())
+            .collect()
+    }
 }
 
 /// A slot of this engine waiting for work (see [`Shared::enter_idle`]).
@@ -352,7 +302,7 @@ impl EngineBuilder {
             blobs,
             events: events::EventBus::new(self.sinks),
             router: Mutex::new(Router::new(self.providers)),
-            worker_id: format!("{}-{}", hostname_hint(), JobId::new()),
+            claims: claims::Claims::new(format!("{}-{}", hostname_hint(), JobId::new())),
             lease: self.config.lease(),
             retry: self.config.retry.clone(),
             max_attempts: self.config.max_attempts,
@@ -368,8 +318,6 @@ impl EngineBuilder {
             handed_over: Mutex::new(VecDeque::new()),
             slots: Arc::new(Semaphore::new(self.config.workers)),
             workers: self.config.workers,
-            running: Mutex::new(HashMap::new()),
-            canceled: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
         });
         worker::recover(&shared).await;
@@ -520,7 +468,7 @@ impl Engine {
             .store
             .insert_jobs_and_claim(
                 jobs,
-                &shared.worker_id,
+                &shared.claims.next_worker(),
                 now,
                 now.plus(shared.lease),
                 planner,
@@ -697,7 +645,7 @@ impl Engine {
         let announce = move |shared: &Shared| {
             shared.events.emit(Some(job_id), EventKind::JobCanceled {});
         };
-        match self.shared.cancel_running(job_id) {
+        match self.shared.claims.cancel(job_id) {
             None => announce(&self.shared),
             Some(stopped) => {
                 let shared = self.shared.clone();
@@ -945,7 +893,7 @@ impl Engine {
         }
         self.shared.shutdown.cancel();
         let deadline = tokio::time::Instant::now() + self.shared.shutdown_grace;
-        while self.shared.running_count() > 0 && tokio::time::Instant::now() < deadline {
+        while self.shared.claims.running_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.shared.stop_jobs.cancel();
@@ -975,7 +923,7 @@ impl Engine {
             let released = self
                 .shared
                 .store
-                .release_job(job_id, &self.shared.worker_id, Timestamp::now())
+                .release_job(job_id, &claimed.worker, Timestamp::now())
                 .await;
             if let Err(e) = released {
                 tracing::warn!(%job_id, error = %e, "cannot release at shutdown; its lease will expire");
@@ -992,7 +940,7 @@ impl Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("worker_id", &self.shared.worker_id)
+            .field("worker_id", &self.shared.claims.engine_id())
             .finish_non_exhaustive()
     }
 }

@@ -43,6 +43,9 @@ pub struct Inserted {
 pub struct ClaimedJob {
     /// The job, `running`, its attempt counted.
     pub job: Job,
+    /// Whom the job is leased to: the `worker` of every later call about
+    /// this attempt.
+    pub worker: String,
     /// The remote task a crashed attempt left behind.
     pub checkpoint: Option<String>,
     /// Which route candidate to try (advances on fallback).
@@ -139,7 +142,10 @@ pub struct Retry {
 ///
 /// Calls that change a running job take the worker id that holds its lease
 /// and return `None` when the job is no longer held (canceled, or recovered
-/// by another worker); the caller then drops its work.
+/// by another worker); the caller then drops its work. An engine leases
+/// every claim to an id of its own, so that the late calls of an attempt
+/// that lost its job never pass for those of a later claim of the same job
+/// (canceled, queued again and claimed by the same engine).
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
     /// Inserts jobs in one transaction. A job whose client already used its
@@ -179,9 +185,15 @@ pub trait JobStore: Send + Sync + 'static {
     /// The earliest instant a queued job becomes due, if any is queued.
     async fn next_due(&self) -> Result<Option<Timestamp>>;
 
-    /// Renews every lease `worker` holds in one statement; returns the jobs it
-    /// still holds (a job missing from the list was canceled or taken over).
-    async fn heartbeat(&self, worker: &str, lease_until: Timestamp) -> Result<Vec<JobId>>;
+    /// Renews the leases of `workers` (claims still being worked on) in one
+    /// statement; returns those whose job is still theirs (one missing was
+    /// canceled or taken over). A claim left out is not renewed: an attempt
+    /// that could not record its end lets its lease expire, and recovery
+    /// runs the job again.
+    async fn heartbeat(&self, workers: &[String], lease_until: Timestamp) -> Result<Vec<String>>;
+
+    /// Whether the job is still running and leased to `worker`.
+    async fn is_held(&self, job_id: JobId, worker: &str) -> Result<bool>;
 
     /// Records the provider and model of the current attempt and reserves
     /// `reserve` against every budget of the job's client and campaign, in the
@@ -219,7 +231,7 @@ pub trait JobStore: Send + Sync + 'static {
     async fn complete_job(&self, worker: &str, completion: Completion) -> Result<Option<Job>>;
 
     /// [`complete_job`](Self::complete_job), then
-    /// [`claim_job`](Self::claim_job) for the same worker: a worker with
+    /// [`claim_job`](Self::claim_job) for `next_worker`: a worker with
     /// jobs queued behind the one it finishes goes on without a transaction
     /// of its own for the claim. A store may do both in one transaction, and
     /// start there the attempt `planner` plans, as
@@ -228,12 +240,13 @@ pub trait JobStore: Send + Sync + 'static {
         &self,
         worker: &str,
         completion: Completion,
+        next_worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
         _planner: Option<Arc<dyn AttemptPlanner>>,
     ) -> Result<(Option<Job>, Option<ClaimedJob>)> {
         let completed = self.complete_job(worker, completion).await?;
-        let claimed = self.claim_job(worker, now, lease_until).await?;
+        let claimed = self.claim_job(next_worker, now, lease_until).await?;
         Ok((completed, claimed))
     }
 

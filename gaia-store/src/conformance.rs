@@ -75,8 +75,9 @@ macro_rules! store_conformance_tests {
             claim_respects_run_after,
             insert_and_claim_takes_the_next_due_job,
             claims_are_exclusive_under_concurrency,
-            heartbeat_renews_held_jobs,
+            heartbeat_renews_the_listed_claims,
             lease_guarded_calls_need_the_holder,
+            a_late_call_never_passes_for_a_newer_claim,
             complete_job_stores_assets_and_cost,
             complete_job_is_atomic,
             complete_and_claim_takes_the_next_job,
@@ -311,6 +312,14 @@ async fn claim(store: &dyn Store, worker: &str) -> Result<ClaimedJob> {
         store.claim_job(worker, T0, lease()).await?,
         "a job to claim",
     )
+}
+
+/// Renews the leases of `workers`; the ones still held, in order.
+async fn renew(store: &dyn Store, workers: &[&str], until: Timestamp) -> Result<Vec<String>> {
+    let workers: Vec<String> = workers.iter().map(|w| (*w).to_owned()).collect();
+    let mut held = store.heartbeat(&workers, until).await?;
+    held.sort();
+    Ok(held)
 }
 
 /// Submits `new` (the only queued job) and claims it for `worker`.
@@ -663,8 +672,9 @@ pub async fn insert_and_claim_takes_the_next_due_job(store: Arc<dyn Store>) -> C
         (claimed.job.status, claimed.job.attempts),
         (JobStatus::Running, 1)
     );
-    let held = store.heartbeat("w1", at(60 * SECOND)).await?;
-    assert_eq!(held, vec![claimed.job.id], "leased to the worker");
+    assert_eq!(claimed.worker, "w1");
+    let held = renew(store, &["w1"], at(60 * SECOND)).await?;
+    assert_eq!(held, ["w1"], "leased to the worker");
 
     let urgent = submit_one(store, new_job("c", 9)?).await?;
     let (inserted, claimed) = store
@@ -736,38 +746,70 @@ pub async fn claims_are_exclusive_under_concurrency(store: Arc<dyn Store>) -> Ca
     Ok(())
 }
 
-/// One heartbeat renews every lease of a worker and lists the jobs it holds.
-pub async fn heartbeat_renews_held_jobs(store: Arc<dyn Store>) -> CaseResult {
+/// One heartbeat renews the leases of the claims it lists, and only those,
+/// and answers the ones whose job is still theirs.
+pub async fn heartbeat_renews_the_listed_claims(store: Arc<dyn Store>) -> CaseResult {
     let store = &*store;
     submit(
         store,
         vec![new_job("c", 0)?, new_job("c", 0)?, new_job("c", 0)?],
     )
     .await?;
-    let a = claim(store, "w1").await?.job.id;
-    let b = claim(store, "w1").await?.job.id;
-    let c = claim(store, "w2").await?.job.id;
+    let a = claim(store, "e1/1").await?.job.id;
+    claim(store, "e1/2").await?;
+    let c = claim(store, "e1/3").await?.job.id;
 
-    let held: HashSet<_> = store
-        .heartbeat("w1", at(120 * SECOND))
-        .await?
-        .into_iter()
-        .collect();
-    assert_eq!(held, HashSet::from([a, b]));
+    let held = renew(store, &["e1/1", "e1/2"], at(120 * SECOND)).await?;
+    assert_eq!(held, ["e1/1", "e1/2"]);
 
-    // w2 did not renew: its lease (T0 + 30 s) expires, w1's do not.
+    // e1/3 was left out (its attempt ended without recording its end): its
+    // lease (T0 + 30 s) expires, the others' do not.
     let recovered = store.recover_expired(at(60 * SECOND)).await?;
     assert_eq!(ids(&recovered), vec![c]);
-    assert!(store.heartbeat("w2", at(120 * SECOND)).await?.is_empty());
+    assert!(renew(store, &["e1/3"], at(120 * SECOND)).await?.is_empty());
 
     store.cancel_job(a, at(SECOND)).await?;
-    assert_eq!(store.heartbeat("w1", at(180 * SECOND)).await?, vec![b]);
-    assert!(
-        store
-            .heartbeat("nobody", at(180 * SECOND))
-            .await?
-            .is_empty()
+    let held = renew(store, &["e1/1", "e1/2", "nobody"], at(180 * SECOND)).await?;
+    assert_eq!(held, ["e1/2"]);
+    assert!(renew(store, &[], at(180 * SECOND)).await?.is_empty());
+    assert!(store.recover_expired(at(150 * SECOND)).await?.is_empty());
+    Ok(())
+}
+
+/// A job canceled, queued again and claimed anew (by the same engine, under
+/// another claim id) is the new claim's alone: the late calls of the first
+/// attempt change nothing, and its lease is not renewed.
+pub async fn a_late_call_never_passes_for_a_newer_claim(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let job = running(store, new_job("c", 0)?, "e1/1").await?;
+    store.cancel_job(job.id, T0).await?;
+    store.retry_job(job.id, T0).await?;
+    let again = claim(store, "e1/2").await?;
+    assert_eq!((again.job.id, again.worker.as_str()), (job.id, "e1/2"));
+    assert!(!store.is_held(job.id, "e1/1").await?);
+    assert!(store.is_held(job.id, "e1/2").await?);
+
+    let late = "e1/1";
+    assert_eq!(
+        store.start_attempt(job.id, late, &attempt(5, T0)).await?,
+        None
     );
+    assert_eq!(store.save_checkpoint(job.id, late, "task-1").await?, None);
+    let failed = store
+        .fail_job(late, job.id, provider_error("late"), None, at(SECOND))
+        .await?;
+    assert_eq!(failed, None);
+    let done = completion(&job, vec![image_asset(&job, &sha('a'))], None, at(SECOND));
+    assert_eq!(store.complete_job(late, done).await?, None);
+    assert_eq!(
+        renew(store, &[late, "e1/2"], at(60 * SECOND)).await?,
+        ["e1/2"]
+    );
+
+    let stored = self::job(store, job.id).await?;
+    assert_eq!((stored.status, stored.attempts), (JobStatus::Running, 1));
+    assert_eq!(stored.asset_ids, Vec::new());
+    assert_eq!(stored.provider, None, "the late start recorded nothing");
     Ok(())
 }
 
@@ -863,7 +905,7 @@ pub async fn complete_job_stores_assets_and_cost(store: Arc<dyn Store>) -> CaseR
     }
     let report = total_cost(store, "c").await?;
     assert_eq!((report.total_micros.micros(), report.entries), (40_000, 1));
-    assert!(store.heartbeat("w1", at(60 * SECOND)).await?.is_empty());
+    assert!(renew(store, &["w1"], at(60 * SECOND)).await?.is_empty());
     // The search vectors came in the same transaction.
     let mut vectors: Vec<_> = store
         .client_embeddings(&client("c")?, "m1")
@@ -893,7 +935,7 @@ pub async fn complete_and_claim_takes_the_next_job(store: Arc<dyn Store>) -> Cas
     clash.assets.push(clash.assets[0].clone());
     assert!(
         store
-            .complete_job_and_claim("w1", clash, at(SECOND), lease(), None)
+            .complete_job_and_claim("w1", clash, "w1/next", at(SECOND), lease(), None)
             .await
             .is_err()
     );
@@ -902,6 +944,7 @@ pub async fn complete_and_claim_takes_the_next_job(store: Arc<dyn Store>) -> Cas
         .complete_job_and_claim(
             "w1",
             completion(&job, assets, None, at(SECOND)),
+            "w1/next",
             at(SECOND),
             lease(),
             None,
@@ -912,11 +955,9 @@ pub async fn complete_and_claim_takes_the_next_job(store: Arc<dyn Store>) -> Cas
         JobStatus::Succeeded
     );
     let next = present(next, "the next job")?;
-    assert_eq!(next.job.id, behind.id);
-    assert_eq!(
-        store.heartbeat("w1", at(60 * SECOND)).await?,
-        vec![behind.id]
-    );
+    assert_eq!((next.job.id, next.worker.as_str()), (behind.id, "w1/next"));
+    let held = renew(store, &["w1", "w1/next"], at(60 * SECOND)).await?;
+    assert_eq!(held, ["w1/next"]);
     Ok(())
 }
 
@@ -998,6 +1039,7 @@ async fn planned_attempt(store: Arc<dyn Store>, must_start: bool) -> CaseResult 
         .complete_job_and_claim(
             "w1",
             completion(&first.job, Vec::new(), None, at(SECOND)),
+            "w1",
             at(SECOND),
             lease(),
             planner(limited),
@@ -1111,7 +1153,7 @@ pub async fn retry_later_requeues_with_the_error(store: Arc<dyn Store>) -> CaseR
     assert_eq!(queued.progress, Progress::ZERO);
     assert_eq!(queued.attempts, 1);
     assert_eq!(total_cost(store, "c").await?.total_micros.micros(), 5);
-    assert!(store.heartbeat("w1", at(SECOND)).await?.is_empty());
+    assert!(renew(store, &["w1"], at(SECOND)).await?.is_empty());
 
     // The 90 reserved were released: 5 spent + 95 fits under 100.
     let other = running(store, new_job("c", 0)?, "w2").await?;
@@ -1374,7 +1416,7 @@ pub async fn cancel_rules(store: Arc<dyn Store>) -> CaseResult {
         store.save_checkpoint(running_job.id, "w1", "t").await?,
         None
     );
-    assert!(store.heartbeat("w1", at(SECOND)).await?.is_empty());
+    assert!(renew(store, &["w1"], at(SECOND)).await?.is_empty());
     assert!(store.claim_job("w2", at(SECOND), lease()).await?.is_none());
 
     expect_error(
@@ -1538,7 +1580,7 @@ pub async fn recover_expired_requeues_or_fails(store: Arc<dyn Store>) -> CaseRes
     last_try.job.max_attempts = 1;
     let exhausted = running(store, last_try, "w2").await?;
     let healthy = running(store, new_job("c", 0)?, "w3").await?;
-    store.heartbeat("w3", at(120 * SECOND)).await?;
+    renew(store, &["w3"], at(120 * SECOND)).await?;
 
     assert!(store.recover_expired(at(30 * SECOND)).await?.is_empty());
     let changed = store.recover_expired(at(60 * SECOND)).await?;

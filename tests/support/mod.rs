@@ -73,6 +73,9 @@ pub enum Step {
     Fail(fn() -> Error),
     /// Wait for cancellation, then return `Canceled`.
     Hang,
+    /// Wait for cancellation, go on for this long (a provider slow to
+    /// stop), then return `Canceled`.
+    SlowToStop(Duration),
     /// Save a checkpoint, then hang.
     CheckpointThenHang(&'static str),
     /// Sleep, then return a PNG.
@@ -138,6 +141,11 @@ impl Scripted {
                 png(8, 8)
             }
             Step::Hang => return self.hang(cx).await,
+            Step::SlowToStop(delay) => {
+                let canceled = self.hang(cx).await;
+                tokio::time::sleep(delay).await;
+                return canceled;
+            }
             Step::CheckpointThenHang(task) => {
                 cx.checkpoint(task).await?;
                 return self.hang(cx).await;

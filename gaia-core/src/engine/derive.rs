@@ -14,7 +14,7 @@ use crate::job::Job;
 use crate::money::Money;
 use crate::provider::GenerateContext;
 use crate::request::{Request, Spec};
-use crate::store::{AttemptStart, Completion, Lineage};
+use crate::store::{AttemptStart, ClaimedJob, Completion, Lineage};
 use crate::timestamp::Timestamp;
 use crate::verify;
 
@@ -97,9 +97,10 @@ pub(crate) async fn parent_of(
 /// Runs a derivation job's attempt; `Ok(None)` when the job is no longer ours.
 pub(crate) async fn run(
     shared: &Arc<Shared>,
-    job: &Job,
+    claimed: &ClaimedJob,
     spec: &DeriveSpec,
 ) -> Result<Option<Completion>> {
+    let job = &claimed.job;
     let parent = parent_of(shared, &job.request, spec).await?;
     let start = AttemptStart {
         provider: LOCAL_PROVIDER.to_owned(),
@@ -109,7 +110,7 @@ pub(crate) async fn run(
         now: Timestamp::now(),
         max_in_flight: None,
     };
-    match super::pipeline::begin_attempt(shared, job, &start).await? {
+    match super::pipeline::begin_attempt(shared, claimed, &start).await? {
         Begin::Started => {}
         Begin::Lost | Begin::ProviderFull => return Ok(None),
     }

@@ -63,7 +63,7 @@ const SLOT_WAIT_FALLBACK: Duration = Duration::from_secs(10);
 /// returns the next job when its completion claimed one.
 pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) -> Option<ClaimedJob> {
     let job_id = claimed.job.id;
-    let cancel = shared.register_running(job_id);
+    let cancel = shared.register_running(&claimed);
     let span = tracing::info_span!(
         "job",
         %job_id,
@@ -73,14 +73,14 @@ pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) -> Option<Clai
     let next = async {
         // A submit still emitting this job's `job_queued` finishes first.
         drop(shared.submit_gate.write().await);
-        let (reporter, writer) = JobReporter::start(shared.clone(), job_id);
+        let (reporter, writer) = JobReporter::start(shared.clone(), &claimed);
         let outcome = attempt(&shared, &claimed, &reporter, &cancel).await;
         let outcome = match outcome {
             Outcome::Failed {
                 error: Error::Canceled,
                 ..
             } if shared.is_shutting_down() => {
-                release_for_shutdown(&shared, job_id).await;
+                release_for_shutdown(&shared, &claimed).await;
                 Outcome::Lost
             }
             other => other,
@@ -97,7 +97,7 @@ pub(crate) async fn run(shared: Arc<Shared>, claimed: ClaimedJob) -> Option<Clai
     }
     .instrument(span)
     .await;
-    shared.unregister_running(job_id);
+    shared.claims.end(&claimed.worker);
     next
 }
 
@@ -112,7 +112,7 @@ async fn attempt(
     if let Spec::Derive(spec) = &request.spec
         && !spec.operation.is_remote()
     {
-        return match super::derive::run(shared, job, spec).await {
+        return match super::derive::run(shared, claimed, spec).await {
             Ok(Some(completion)) => Outcome::Done(completion),
             Ok(None) => Outcome::Lost,
             Err(error) => Outcome::failed(error, None, 0),
@@ -198,12 +198,22 @@ async fn generate(
         .filter(|s| s.provider == provider.name() && s.model == *model);
     let start = match planned {
         Some(started) => {
+            // Started by the claim: a cancel may have come before this
+            // attempt was registered to hear it.
+            if !shared
+                .store
+                .is_held(job.id, &claimed.worker)
+                .await
+                .map_err(|e| (e, None))?
+            {
+                return Ok(Generated::Lost);
+            }
             announce_start(shared, job, started);
             started.clone()
         }
         None => {
             let start = plan_attempt(tried.candidate, &job.request).map_err(|e| (e, None))?;
-            match begin_attempt(shared, job, &start)
+            match begin_attempt(shared, claimed, &start)
                 .await
                 .map_err(|e| (e, None))?
             {
@@ -306,12 +316,13 @@ pub(crate) enum Begin {
 /// announces it.
 pub(crate) async fn begin_attempt(
     shared: &Shared,
-    job: &Job,
+    claimed: &ClaimedJob,
     start: &AttemptStart,
 ) -> Result<Begin> {
+    let job = &claimed.job;
     match shared
         .store
-        .start_attempt(job.id, &shared.worker_id, start)
+        .start_attempt(job.id, &claimed.worker, start)
         .await?
     {
         None => return Ok(Begin::Lost),
@@ -566,7 +577,7 @@ async fn settle(
         Outcome::Lost => Ok(None),
         Outcome::Done(completion) => {
             reporter.flush().await;
-            succeed(shared, completion).await
+            succeed(shared, &claimed.worker, completion).await
         }
         Outcome::Failed {
             error,
@@ -584,7 +595,7 @@ async fn settle(
                 .await
                 .map(|()| None)
         }
-        Outcome::WaitForSlot { provider } => wait_for_slot(shared, reporter, job_id, &provider)
+        Outcome::WaitForSlot { provider } => wait_for_slot(shared, reporter, claimed, &provider)
             .await
             .map(|()| None),
     };
@@ -595,9 +606,13 @@ async fn settle(
     })
 }
 
-/// Completes the job and, unless the engine is closing, claims the slot's
-/// next job in the same store call.
-async fn succeed(shared: &Shared, mut completion: Completion) -> Result<Option<ClaimedJob>> {
+/// Completes the job (leased to `worker`) and, unless the engine is
+/// closing, claims the slot's next job in the same store call.
+async fn succeed(
+    shared: &Shared,
+    worker: &str,
+    mut completion: Completion,
+) -> Result<Option<ClaimedJob>> {
     let job_id = completion.job_id;
     // Stored in the job's transaction, so they are never lost in between.
     let vectors = match shared.search.embed_new(&completion.assets).await {
@@ -611,16 +626,16 @@ async fn succeed(shared: &Shared, mut completion: Completion) -> Result<Option<C
     completion.embeddings = vectors.as_ref().map(|v| v.embeddings.clone());
     let cost = completion.cost.clone();
     let created = completion.assets.clone();
-    let worker = &shared.worker_id;
     let (job, next) = if shared.is_shutting_down() {
         (shared.store.complete_job(worker, completion).await?, None)
     } else {
         let now = Timestamp::now();
         let lease_until = now.plus(shared.lease);
-        let planner = shared.claim_planner();
+        let planner = Some(shared.claim_planner());
+        let next_worker = shared.claims.next_worker();
         shared
             .store
-            .complete_job_and_claim(worker, completion, now, lease_until, Some(planner))
+            .complete_job_and_claim(worker, completion, &next_worker, now, lease_until, planner)
             .await?
     };
     let Some(job) = job else {
@@ -711,7 +726,7 @@ async fn fail_or_retry(
         };
         if shared
             .store
-            .retry_later(&shared.worker_id, retry)
+            .retry_later(&claimed.worker, retry)
             .await?
             .is_some()
         {
@@ -728,7 +743,7 @@ async fn fail_or_retry(
     let failed = shared
         .store
         .fail_job(
-            &shared.worker_id,
+            &claimed.worker,
             job.id,
             job_error.clone(),
             cost.clone(),
@@ -774,13 +789,13 @@ fn emit_cost(shared: &Shared, job_id: JobId, cost: Option<CostEntry>) {
 async fn wait_for_slot(
     shared: &Shared,
     reporter: &JobReporter,
-    job_id: JobId,
+    claimed: &ClaimedJob,
     provider: &str,
 ) -> Result<()> {
     let run_after = Timestamp::now().plus(SLOT_WAIT_FALLBACK);
     if shared
         .store
-        .defer_job(job_id, &shared.worker_id, provider, run_after)
+        .defer_job(claimed.job.id, &claimed.worker, provider, run_after)
         .await?
         .is_some()
     {
@@ -795,10 +810,11 @@ async fn wait_for_slot(
 }
 
 /// A job interrupted by `close` goes back to the queue for another worker.
-async fn release_for_shutdown(shared: &Shared, job_id: JobId) {
+async fn release_for_shutdown(shared: &Shared, claimed: &ClaimedJob) {
+    let job_id = claimed.job.id;
     match shared
         .store
-        .release_job(job_id, &shared.worker_id, Timestamp::now())
+        .release_job(job_id, &claimed.worker, Timestamp::now())
         .await
     {
         Ok(_) => tracing::info!(%job_id, "released at shutdown"),

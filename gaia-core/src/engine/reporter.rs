@@ -15,6 +15,7 @@ use crate::id::JobId;
 use crate::job::{LogLevel, LogLine};
 use crate::progress::Progress;
 use crate::provider::ContextReporter;
+use crate::store::ClaimedJob;
 use crate::timestamp::Timestamp;
 
 /// Progress reaches the database no sooner than this into an attempt, then
@@ -39,6 +40,8 @@ enum Report {
 pub(crate) struct JobReporter {
     shared: Arc<Shared>,
     job_id: JobId,
+    /// Whom the job is leased to.
+    worker: String,
     /// When the attempt started: the clock of progress persistence.
     started: Instant,
     /// The latest progress reported before the writer task started; handed
@@ -49,12 +52,13 @@ pub(crate) struct JobReporter {
 }
 
 impl JobReporter {
-    pub(crate) fn start(shared: Arc<Shared>, job_id: JobId) -> (Arc<Self>, ReportWriter) {
+    pub(crate) fn start(shared: Arc<Shared>, claimed: &ClaimedJob) -> (Arc<Self>, ReportWriter) {
         let writer = Arc::new(Mutex::new(None));
         (
             Arc::new(Self {
                 shared,
-                job_id,
+                job_id: claimed.job.id,
+                worker: claimed.worker.clone(),
                 started: Instant::now(),
                 held: Mutex::new(None),
                 reports: OnceLock::new(),
@@ -161,13 +165,13 @@ impl ContextReporter for JobReporter {
     async fn checkpoint(&self, value: String) -> Result<()> {
         self.shared
             .store
-            .save_checkpoint(self.job_id, &self.shared.worker_id, &value)
+            .save_checkpoint(self.job_id, &self.worker, &value)
             .await?
             .ok_or(Error::Canceled)
     }
 
     fn job_canceled(&self) -> bool {
-        self.shared.is_canceled(self.job_id)
+        self.shared.claims.is_canceled(&self.worker)
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::claims::LostClaim;
 use super::{Shared, metrics, pipeline};
 use crate::error::Result;
 use crate::event::EventKind;
@@ -89,7 +90,7 @@ async fn next_job(shared: &Shared) -> Result<Option<ClaimedJob>> {
     let now = Timestamp::now();
     shared
         .store
-        .claim_job(&shared.worker_id, now, now.plus(shared.lease))
+        .claim_job(&shared.claims.next_worker(), now, now.plus(shared.lease))
         .await
 }
 
@@ -187,7 +188,7 @@ async fn idle_time(shared: &Shared) -> Duration {
     }
 }
 
-/// Renews every lease of this engine in one statement, tells running
+/// Renews the leases of this engine's claims in one statement, tells running
 /// providers when their job was canceled or taken over, and recovers jobs
 /// whose worker died.
 pub(crate) async fn run_heartbeat(shared: Arc<Shared>) {
@@ -203,11 +204,17 @@ pub(crate) async fn run_heartbeat(shared: Arc<Shared>) {
 }
 
 async fn renew_leases(shared: &Shared) {
-    // Only jobs registered before the statement are judged: one claimed
-    // while it ran is missing from its answer without being lost.
-    let registered = shared.running_ids();
+    // Only attempts running before the statement are judged: one that
+    // started while it ran is missing from its answer without being lost.
+    let running = shared.claims.running();
+    let mut claims: Vec<String> = running.iter().map(|(worker, _)| worker.clone()).collect();
+    // Handed over to a slot, not running yet.
+    claims.extend(shared.handed_over_claims());
+    if claims.is_empty() {
+        return;
+    }
     let until = Timestamp::now().plus(shared.lease);
-    let held = match shared.store.heartbeat(&shared.worker_id, until).await {
+    let held = match shared.store.heartbeat(&claims, until).await {
         Ok(held) => held,
         Err(e) => {
             tracing::warn!(error = %e, "cannot renew leases");
@@ -215,10 +222,11 @@ async fn renew_leases(shared: &Shared) {
         }
     };
     let mut lost = Vec::new();
-    for job_id in registered.into_iter().filter(|id| !held.contains(id)) {
-        lost.push((job_id, was_canceled(shared, job_id).await));
+    for (worker, job_id) in running.into_iter().filter(|(w, _)| !held.contains(w)) {
+        let canceled = was_canceled(shared, job_id).await;
+        lost.push(LostClaim { worker, canceled });
     }
-    shared.stop_lost(&lost);
+    shared.claims.stop_lost(&lost);
 }
 
 /// Whether a job this engine lost was canceled (by a host, maybe in another

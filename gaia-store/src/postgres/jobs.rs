@@ -23,7 +23,7 @@ use super::budget::{Reserver, check_budgets, lock_client_budgets};
 use super::ledger::{charged, insert_optional_cost};
 use super::notify::{notify_queue, notify_queue_call};
 use super::rows::{
-    claimed_from_row, claimed_job_columns, get, job_columns, job_from_row, job_ids, log_from_row,
+    claimed_from_row, claimed_job_columns, get, job_columns, job_from_row, log_from_row,
     to_integer, to_json,
 };
 use super::{Conditions, PostgresStore, sequenced};
@@ -51,8 +51,11 @@ const CLAIM_JOB: &str = concat!(
 
 const NEXT_DUE: &str = "SELECT MIN(run_after) FROM jobs WHERE status = 'queued'";
 
+/// Renews the leases of the claims listed.
 const HEARTBEAT: &str = "UPDATE jobs SET lease_until = $1 \
-     WHERE worker = $2 AND status = 'running' RETURNING id";
+     WHERE status = 'running' AND worker = ANY($2) RETURNING worker";
+
+const IS_HELD: &str = "SELECT 1 FROM jobs WHERE id = $1 AND status = 'running' AND worker = $2";
 
 /// Running attempts holding a call slot of a provider, besides this job's.
 const SLOTS_TAKEN: &str = "SELECT COUNT(*) FROM jobs \
@@ -223,14 +226,26 @@ impl JobStore for PostgresStore {
         Ok(due.map(Timestamp::from_millis))
     }
 
-    async fn heartbeat(&self, worker: &str, lease_until: Timestamp) -> Result<Vec<JobId>> {
-        let rows = sqlx::query(HEARTBEAT)
+    async fn heartbeat(&self, workers: &[String], lease_until: Timestamp) -> Result<Vec<String>> {
+        if workers.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar(HEARTBEAT)
             .bind(lease_until.millis())
-            .bind(worker)
+            .bind(workers)
             .fetch_all(&self.pool)
             .await
-            .map_err(self.failed("renew leases"))?;
-        job_ids(&rows)
+            .map_err(self.failed("renew leases"))
+    }
+
+    async fn is_held(&self, job_id: JobId, worker: &str) -> Result<bool> {
+        let held: Option<i32> = sqlx::query_scalar(IS_HELD)
+            .bind(job_id.to_string())
+            .bind(worker)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.failed("check a job's lease"))?;
+        Ok(held.is_some())
     }
 
     async fn start_attempt(
@@ -943,10 +958,10 @@ mod tests {
         for (statement, literals, index) in [
             (CLAIM_JOB, &["'w'", "1", "1"][..], "jobs_claim_order"),
             (NEXT_DUE, &[][..], "jobs_due"),
-            (HEARTBEAT, &["1", "'w'"][..], "jobs_worker"),
             (SLOTS_TAKEN, &["'p'", "'j'"][..], "jobs_in_flight"),
-            // Recovery reads running jobs only: on an empty table the
-            // planner may as well walk the other `status = 'running'` index.
+            // Heartbeats and recovery read running jobs only: on an empty
+            // table the planner may walk either `status = 'running'` index.
+            (HEARTBEAT, &["1", "ARRAY['w/1']"][..], "jobs_worker|jobs_lease"),
             (REQUEUE_EXPIRED, &["1"][..], "jobs_lease|jobs_worker"),
             (FAIL_EXPIRED, &["1"][..], "jobs_lease|jobs_worker"),
         ] {

@@ -25,7 +25,7 @@ macro_rules! claimed_job_columns {
     () => {
         concat!(
             job_columns!(),
-            ", checkpoint, candidate_index, candidate_failures"
+            ", worker, checkpoint, candidate_index, candidate_failures"
         )
     };
 }
@@ -119,6 +119,7 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job> {
 pub(super) fn claimed_from_row(row: &PgRow) -> Result<ClaimedJob> {
     Ok(ClaimedJob {
         job: job_from_row(row)?,
+        worker: get(row, "worker")?,
         checkpoint: get(row, "checkpoint")?,
         candidate_index: int4(row, "candidate_index")?,
         candidate_failures: int4(row, "candidate_failures")?,
@@ -265,9 +266,4 @@ fn optional_job_id(row: &PgRow, column: &str) -> Result<Option<JobId>> {
 
 fn parse_job_id(text: &str, column: &str) -> Result<JobId> {
     JobId::parse(text).map_err(|_| corrupt(column, format!("{text:?} is not a UUID")))
-}
-
-/// Job ids from a `RETURNING id` list.
-pub(super) fn job_ids(rows: &[PgRow]) -> Result<Vec<JobId>> {
-    rows.iter().map(|row| job_id(row, "id")).collect()
 }

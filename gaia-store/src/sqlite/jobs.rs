@@ -20,8 +20,7 @@ use super::assets::insert_asset;
 use super::budget::{Reserver, check_budgets};
 use super::ledger::{charged, insert_optional_cost};
 use super::rows::{
-    claimed_from_row, claimed_job_columns, get, job_columns, job_from_row, log_from_row,
-    returned_job_id, to_json,
+    claimed_from_row, claimed_job_columns, get, job_columns, job_from_row, log_from_row, to_json,
 };
 use super::{Query, Sql, SqliteStore, all_rows, first_row, optional_scalar, parse_cursor, scalar};
 
@@ -84,9 +83,11 @@ const RETRY_JOB: &str = concat!(
     job_columns!()
 );
 
-/// Renews every lease one worker holds.
-const HEARTBEAT: &str = "UPDATE jobs INDEXED BY jobs_by_status SET lease_until = ? \
-     WHERE worker = ? AND status = 'running' RETURNING id";
+/// Renews the leases of the claims listed (a JSON array of worker ids).
+const HEARTBEAT: &str = "UPDATE jobs INDEXED BY jobs_by_status SET lease_until = ?1 \
+     WHERE status = 'running' AND worker IN (SELECT value FROM json_each(?2)) RETURNING worker";
+
+const IS_HELD: &str = "SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND worker = ?";
 
 /// The provider's call slots held by running jobs other than this one.
 const BUSY_SLOTS: &str = "SELECT COUNT(*) FROM jobs INDEXED BY jobs_by_status \
@@ -177,15 +178,26 @@ impl JobStore for SqliteStore {
         Ok(due.map(Timestamp::from_millis))
     }
 
-    async fn heartbeat(&self, worker: &str, lease_until: Timestamp) -> Result<Vec<JobId>> {
-        let worker = worker.to_owned();
+    async fn heartbeat(&self, workers: &[String], lease_until: Timestamp) -> Result<Vec<String>> {
+        if workers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let workers = to_json(workers, "worker ids")?;
         self.write("renew leases", move |connection| {
             all_rows(
                 connection,
                 HEARTBEAT,
-                params![lease_until.millis(), worker],
-                returned_job_id,
+                params![lease_until.millis(), workers],
+                |row| get(row, "worker"),
             )
+        })
+        .await
+    }
+
+    async fn is_held(&self, job_id: JobId, worker: &str) -> Result<bool> {
+        let params = (job_id.to_string(), worker.to_owned());
+        self.read_now("check a job's lease", move |connection| {
+            optional_scalar::<i64>(connection, IS_HELD, params).map(|held| held.is_some())
         })
         .await
     }
@@ -289,17 +301,18 @@ impl JobStore for SqliteStore {
         &self,
         worker: &str,
         completion: Completion,
+        next_worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
         planner: Option<Arc<dyn AttemptPlanner>>,
     ) -> Result<(Option<Job>, Option<ClaimedJob>)> {
-        let worker = worker.to_owned();
+        let (worker, next) = (worker.to_owned(), next_worker.to_owned());
         self.write_now(
             &format!("complete job {} and claim the next", completion.job_id),
             move |connection| {
                 let completed = complete_job(connection, &worker, &completion)?;
-                let claimed = claim_job(connection, &worker, now, lease_until)?;
-                let claimed = start_planned(connection, &worker, claimed, planner.as_deref())?;
+                let claimed = claim_job(connection, &next, now, lease_until)?;
+                let claimed = start_planned(connection, &next, claimed, planner.as_deref())?;
                 Ok((completed, claimed))
             },
         )

@@ -24,7 +24,7 @@ macro_rules! claimed_job_columns {
     () => {
         concat!(
             job_columns!(),
-            ", checkpoint, candidate_index, candidate_failures"
+            ", worker, checkpoint, candidate_index, candidate_failures"
         )
     };
 }
@@ -119,6 +119,7 @@ pub(super) fn job_from_row(row: &Row<'_>) -> Result<Job> {
 pub(super) fn claimed_from_row(row: &Row<'_>) -> Result<ClaimedJob> {
     Ok(ClaimedJob {
         job: job_from_row(row)?,
+        worker: get(row, "worker")?,
         checkpoint: get(row, "checkpoint")?,
         candidate_index: integer(row, "candidate_index")?,
         candidate_failures: integer(row, "candidate_failures")?,
@@ -251,9 +252,4 @@ fn optional_job_id(row: &Row<'_>, column: &str) -> Result<Option<JobId>> {
 
 fn parse_job_id(text: &str, column: &str) -> Result<JobId> {
     JobId::parse(text).map_err(|_| corrupt(column, format!("{text:?} is not a UUID")))
-}
-
-/// A job id from a `RETURNING id` row.
-pub(super) fn returned_job_id(row: &Row<'_>) -> Result<JobId> {
-    job_id(row, "id")
 }
