@@ -293,6 +293,51 @@ async fn a_failed_replicate_run_that_was_billed_lands_in_the_ledger() {
     engine.close().await.unwrap();
 }
 
+/// The prediction succeeded and was billed, then its download failed: the
+/// retry resumes the prediction (no second run) and the ledger holds its
+/// cost once, while the asset still says what it cost.
+#[tokio::test]
+async fn a_resumed_prediction_billed_by_a_failed_attempt_is_charged_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/predictions"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(prediction("starting", json!({}))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let url = format!("{}/delivery/out.wav", server.uri());
+    let succeeded = json!({"output": url, "metrics": {"predict_time": 10.0}});
+    Mock::given(method("GET"))
+        .and(path(POLL_PATH))
+        .respond_with(answer("succeeded", succeeded))
+        .mount(&server)
+        .await;
+    let audio = wav(16_000);
+    Mock::given(method("GET"))
+        .and(path("/delivery/out.wav"))
+        .respond_with(Sequence::of(vec![
+            ResponseTemplate::new(503),
+            ResponseTemplate::new(200).set_body_raw(audio.clone(), "audio/wav"),
+        ]))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(dir.path(), 1, vec![replicate(&server.uri())]).await;
+
+    let asset = engine
+        .generate(routed(music(), "replicate", "meta/musicgen"))
+        .await
+        .unwrap();
+    let job = engine.job(job_id_of(&asset)).await.unwrap();
+    assert_eq!(job.attempts, 2, "the download was retried");
+    assert_eq!(creates(&server).await, 1, "the prediction ran once");
+    // 10 s × $0.0014/s (A100 80GB), once.
+    assert_eq!(job.cost_micros.micros(), 14_000);
+    assert_eq!(ledger(&engine).await.total_micros.micros(), 14_000);
+    assert_eq!(asset.cost_micros.micros(), 14_000);
+    engine.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_meshy_model_and_its_retexture_are_stored_as_verified_glb() {
     let server = MockServer::start().await;

@@ -13,6 +13,7 @@ mod reporter;
 mod reuse;
 mod router;
 mod search;
+mod task_charge;
 mod usage;
 mod worker;
 

@@ -48,6 +48,9 @@ pub struct ClaimedJob {
     pub worker: String,
     /// The remote task a crashed attempt left behind.
     pub checkpoint: Option<String>,
+    /// What that task was already charged (recorded by a failed attempt
+    /// that saw its cost): an attempt resuming it owes only the rest.
+    pub checkpoint_charged: Money,
     /// Which route candidate to try (advances on fallback).
     pub candidate_index: u32,
     /// Consecutive failed attempts on that candidate.
@@ -136,6 +139,9 @@ pub struct Retry {
     pub error: JobError,
     /// What the failed attempt was charged, if anything.
     pub cost: Option<CostEntry>,
+    /// What the job's checkpoint task has been charged so far, this
+    /// attempt's charge included when it ran that task.
+    pub checkpoint_charged: Money,
 }
 
 /// The queue and the job records.

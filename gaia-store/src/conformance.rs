@@ -859,6 +859,7 @@ async fn assert_guarded(store: &dyn Store, job: &Job, worker: &str) -> CaseResul
         candidate_failures: 1,
         error: provider_error("boom"),
         cost: cost(),
+        checkpoint_charged: Money::ZERO,
     };
     assert_eq!(store.retry_later(worker, retry).await?, None);
     assert_eq!(store.release_job(id, worker, at(SECOND)).await?, None);
@@ -1136,6 +1137,7 @@ pub async fn retry_later_requeues_with_the_error(store: Arc<dyn Store>) -> CaseR
     set_budget(store, "c", None, BudgetPeriod::Total, 100).await?;
     let job = running(store, new_job("c", 0)?, "w1").await?;
     store.start_attempt(job.id, "w1", &attempt(90, T0)).await?;
+    store.save_checkpoint(job.id, "w1", "task-1").await?;
     let error = provider_error("503 from upstream");
     let retry = Retry {
         job_id: job.id,
@@ -1144,6 +1146,7 @@ pub async fn retry_later_requeues_with_the_error(store: Arc<dyn Store>) -> CaseR
         candidate_failures: 2,
         error: error.clone(),
         cost: Some(charge(&job, "mock", "m1", 5, at(SECOND))),
+        checkpoint_charged: Money::from_micros(5),
     };
     assert_eq!(store.retry_later("w1", retry).await?, Some(()));
     let queued = self::job(store, job.id).await?;
@@ -1172,6 +1175,21 @@ pub async fn retry_later_requeues_with_the_error(store: Arc<dyn Store>) -> CaseR
     assert_eq!(again.job.id, job.id);
     assert_eq!(again.job.attempts, 2);
     assert_eq!((again.candidate_index, again.candidate_failures), (1, 2));
+    let checkpoint = |claimed: &ClaimedJob| {
+        let charged = claimed.checkpoint_charged.micros();
+        (claimed.checkpoint.clone(), charged)
+    };
+    assert_eq!(checkpoint(&again), (Some("task-1".to_owned()), 5));
+
+    // The task resumed saves itself again: still charged. A new task is not.
+    store.save_checkpoint(job.id, "w1", "task-1").await?;
+    store.release_job(job.id, "w1", at(60 * SECOND)).await?;
+    let again = claim_at(store, "w1", at(60 * SECOND)).await?;
+    assert_eq!(checkpoint(&again), (Some("task-1".to_owned()), 5));
+    store.save_checkpoint(job.id, "w1", "task-2").await?;
+    store.release_job(job.id, "w1", at(60 * SECOND)).await?;
+    let again = claim_at(store, "w1", at(60 * SECOND)).await?;
+    assert_eq!(checkpoint(&again), (Some("task-2".to_owned()), 0));
     Ok(())
 }
 

@@ -104,7 +104,10 @@ async fn migrations_create_the_tables_once_for_concurrent_opens() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 2, "each migration applied once");
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .count();
+    assert_eq!(applied as usize, migrations, "each migration applied once");
 }
 
 #[tokio::test]

@@ -135,6 +135,7 @@ mod tests {
             job: job.clone(),
             worker: claims.next_worker(),
             checkpoint: None,
+            checkpoint_charged: crate::money::Money::ZERO,
             candidate_index: 0,
             candidate_failures: 0,
             started: None,

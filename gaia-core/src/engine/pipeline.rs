@@ -238,14 +238,18 @@ async fn generate(
         .checkpoint
         .as_deref()
         .filter(|_| job.provider.as_deref().is_none_or(|p| p == start.provider));
+    if let Some(task) = checkpoint {
+        reporter.task.resume(task);
+    }
     let running = call_provider(provider.as_ref(), &call, checkpoint, &cx);
-    let cost_entry = |cost: Money| CostEntry {
+    // A resumed task may have been charged by an earlier attempt already.
+    let cost_entry = |reported: Money| CostEntry {
         client_id: job.request.client_id.clone(),
         campaign_id: job.request.campaign_id.clone(),
         job_id: job.id,
         provider: start.provider.clone(),
         model: start.model.clone(),
-        cost_micros: cost,
+        cost_micros: reporter.task.owed(reported),
         at: Timestamp::now(),
     };
     let outcome = until_canceled(reporter.persisting_held(running), cancel).await;
@@ -256,7 +260,8 @@ async fn generate(
     };
     let charged = generation.cost.or(cx.reported_cost()).unwrap_or(estimate);
     let cost = cost_entry(charged);
-    let mut assets = store_outputs(shared, job, &start, cost.cost_micros, generation)
+    // The assets cost what their task did, whichever attempt paid for it.
+    let mut assets = store_outputs(shared, job, &start, charged, generation)
         .await
         .map_err(|e| (e, Some(cost.clone())))?;
     if let (Spec::Derive(derive), Some(parent)) = (spec, call.input(InputRole::Parent)) {
@@ -722,6 +727,9 @@ async fn fail_or_retry(
             candidate_index: next.candidate_index,
             candidate_failures: next.candidate_failures,
             error: job_error,
+            checkpoint_charged: reporter
+                .task
+                .checkpoint_charged(cost.as_ref().map_or(Money::ZERO, |c| c.cost_micros)),
             cost: cost.clone(),
         };
         if shared

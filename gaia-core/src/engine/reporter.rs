@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::Shared;
+use super::task_charge::TaskCharge;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::id::JobId;
@@ -42,6 +43,8 @@ pub(crate) struct JobReporter {
     job_id: JobId,
     /// Whom the job is leased to.
     worker: String,
+    /// The attempt's remote task and what it was charged before.
+    pub(crate) task: TaskCharge,
     /// When the attempt started: the clock of progress persistence.
     started: Instant,
     /// The latest progress reported before the writer task started; handed
@@ -59,6 +62,7 @@ impl JobReporter {
                 shared,
                 job_id: claimed.job.id,
                 worker: claimed.worker.clone(),
+                task: TaskCharge::new(claimed),
                 started: Instant::now(),
                 held: Mutex::new(None),
                 reports: OnceLock::new(),
@@ -167,7 +171,9 @@ impl ContextReporter for JobReporter {
             .store
             .save_checkpoint(self.job_id, &self.worker, &value)
             .await?
-            .ok_or(Error::Canceled)
+            .ok_or(Error::Canceled)?;
+        self.task.saved(value);
+        Ok(())
     }
 
     fn job_canceled(&self) -> bool {

@@ -76,8 +76,9 @@ const COMPLETE_JOB: &str = concat!(
 
 const RETRY_LATER: &str = "UPDATE jobs SET status = 'queued', run_after = $1, \
      candidate_index = $2, candidate_failures = $3, error = $4::JSONB, \
-     cost_micros = cost_micros + $5, reserved_micros = 0, progress = 0, worker = NULL, \
-     lease_until = NULL WHERE id = $6 AND status = 'running' AND worker = $7";
+     cost_micros = cost_micros + $5, checkpoint_charged_micros = $8, reserved_micros = 0, \
+     progress = 0, worker = NULL, lease_until = NULL \
+     WHERE id = $6 AND status = 'running' AND worker = $7";
 
 /// The attempt never reached the provider, so it is not counted.
 const RELEASE_JOB: &str = concat!(
@@ -113,7 +114,8 @@ const CANCEL_JOB: &str = concat!(
 
 const RETRY_JOB: &str = concat!(
     "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, progress = 0, ",
-    "candidate_index = 0, candidate_failures = 0, checkpoint = NULL, finished_at = NULL, ",
+    "candidate_index = 0, candidate_failures = 0, checkpoint = NULL, ",
+    "checkpoint_charged_micros = 0, finished_at = NULL, ",
     "run_after = $1, worker = NULL, lease_until = NULL, reserved_micros = 0 ",
     "WHERE id = $2 AND status IN ('failed', 'canceled') RETURNING ",
     job_columns!()
@@ -327,7 +329,9 @@ impl JobStore for PostgresStore {
         checkpoint: &str,
     ) -> Result<Option<()>> {
         let saved = sqlx::query(
-            "UPDATE jobs SET checkpoint = $1 WHERE id = $2 AND status = 'running' AND worker = $3",
+            "UPDATE jobs SET checkpoint = $1, checkpoint_charged_micros = \
+             CASE WHEN checkpoint IS NOT DISTINCT FROM $1 THEN checkpoint_charged_micros ELSE 0 END \
+             WHERE id = $2 AND status = 'running' AND worker = $3",
         )
         .bind(checkpoint)
         .bind(job_id.to_string())
@@ -388,6 +392,7 @@ impl JobStore for PostgresStore {
             .bind(charged(retry.cost.as_ref()))
             .bind(retry.job_id.to_string())
             .bind(worker)
+            .bind(retry.checkpoint_charged.micros())
             .execute(&mut *tx)
             .await
             .map_err(self.failed(&action))?;
@@ -961,7 +966,11 @@ mod tests {
             (SLOTS_TAKEN, &["'p'", "'j'"][..], "jobs_in_flight"),
             // Heartbeats and recovery read running jobs only: on an empty
             // table the planner may walk either `status = 'running'` index.
-            (HEARTBEAT, &["1", "ARRAY['w/1']"][..], "jobs_worker|jobs_lease"),
+            (
+                HEARTBEAT,
+                &["1", "ARRAY['w/1']"][..],
+                "jobs_worker|jobs_lease",
+            ),
             (REQUEUE_EXPIRED, &["1"][..], "jobs_lease|jobs_worker"),
             (FAIL_EXPIRED, &["1"][..], "jobs_lease|jobs_worker"),
         ] {

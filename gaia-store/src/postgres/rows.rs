@@ -25,7 +25,7 @@ macro_rules! claimed_job_columns {
     () => {
         concat!(
             job_columns!(),
-            ", worker, checkpoint, candidate_index, candidate_failures"
+            ", worker, checkpoint, checkpoint_charged_micros, candidate_index, candidate_failures"
         )
     };
 }
@@ -121,6 +121,7 @@ pub(super) fn claimed_from_row(row: &PgRow) -> Result<ClaimedJob> {
         job: job_from_row(row)?,
         worker: get(row, "worker")?,
         checkpoint: get(row, "checkpoint")?,
+        checkpoint_charged: money(row, "checkpoint_charged_micros")?,
         candidate_index: int4(row, "candidate_index")?,
         candidate_failures: int4(row, "candidate_failures")?,
         started: None,

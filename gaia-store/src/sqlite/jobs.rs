@@ -77,7 +77,8 @@ const CANCEL_JOB: &str = concat!(
 
 const RETRY_JOB: &str = concat!(
     "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, progress = 0, ",
-    "candidate_index = 0, candidate_failures = 0, checkpoint = NULL, finished_at = NULL, ",
+    "candidate_index = 0, candidate_failures = 0, checkpoint = NULL, ",
+    "checkpoint_charged_micros = 0, finished_at = NULL, ",
     "run_after = ?1, worker = NULL, lease_until = NULL, reserved_micros = 0 ",
     "WHERE id = ?2 AND status IN ('failed', 'canceled') RETURNING ",
     job_columns!()
@@ -278,8 +279,9 @@ impl JobStore for SqliteStore {
             move |connection| {
                 let saved = connection
                     .prepare_cached(
-                        "UPDATE jobs SET checkpoint = ? \
-                         WHERE id = ? AND status = 'running' AND worker = ?",
+                        "UPDATE jobs SET checkpoint = ?1, checkpoint_charged_micros = \
+                         CASE WHEN checkpoint IS ?1 THEN checkpoint_charged_micros ELSE 0 END \
+                         WHERE id = ?2 AND status = 'running' AND worker = ?3",
                     )?
                     .execute(params![checkpoint, job_id.to_string(), worker])?;
                 Ok((saved > 0).then_some(()))
@@ -328,7 +330,8 @@ impl JobStore for SqliteStore {
                     .prepare_cached(
                         "UPDATE jobs SET status = 'queued', run_after = ?, candidate_index = ?, \
                          candidate_failures = ?, error = ?, cost_micros = cost_micros + ?, \
-                         reserved_micros = 0, progress = 0, worker = NULL, lease_until = NULL \
+                         checkpoint_charged_micros = ?, reserved_micros = 0, progress = 0, \
+                         worker = NULL, lease_until = NULL \
                          WHERE id = ? AND status = 'running' AND worker = ?",
                     )?
                     .execute(params![
@@ -337,6 +340,7 @@ impl JobStore for SqliteStore {
                         i64::from(retry.candidate_failures),
                         to_json(&retry.error, "the job error")?,
                         charged(retry.cost.as_ref()),
+                        retry.checkpoint_charged.micros(),
                         retry.job_id.to_string(),
                         worker,
                     ])?;

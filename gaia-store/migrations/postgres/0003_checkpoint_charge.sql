@@ -1,0 +1,4 @@
+-- What the remote task of a job's checkpoint was already charged, by a
+-- failed attempt that recorded the charge before the job was retried: the
+-- attempt that resumes the task owes only the rest of what it reports.
+ALTER TABLE jobs ADD COLUMN checkpoint_charged_micros BIGINT NOT NULL DEFAULT 0;
