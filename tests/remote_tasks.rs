@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
 use gaia::prelude::*;
 use gaia::providers::fal::FalProvider;
 use gaia::providers::http::{PollSchedule, ProviderSettings};
@@ -338,6 +339,72 @@ async fn a_resumed_prediction_billed_by_a_failed_attempt_is_charged_once() {
     engine.close().await.unwrap();
 }
 
+/// A running prediction canceled by the host is canceled on Replicate, and
+/// the seconds it was billed for land in the ledger of the canceled job.
+#[tokio::test]
+async fn a_canceled_prediction_s_billed_seconds_are_charged() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/predictions"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(prediction("starting", json!({}))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(POLL_PATH))
+        .respond_with(answer("processing", json!({})))
+        .mount(&server)
+        .await;
+    let billed = json!({"metrics": {"predict_time": 2.0}});
+    Mock::given(method("POST"))
+        .and(path(format!("{POLL_PATH}/cancel")))
+        .respond_with(answer("canceled", billed))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(dir.path(), 1, vec![replicate(&server.uri())]).await;
+    let mut events = engine.events();
+    let job = engine
+        .submit(routed(music(), "replicate", "meta/musicgen"))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while polls(&server).await == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the prediction is polled");
+
+    engine.cancel(job.id).await.unwrap();
+    loop {
+        let event = events.next().await.unwrap();
+        if event.job_id == Some(job.id) && matches!(event.kind, gaia::EventKind::JobCanceled {}) {
+            break;
+        }
+    }
+    let job = engine.job(job.id).await.unwrap();
+    // 2 s × $0.0014/s (A100 80GB).
+    assert_eq!(
+        (job.status, job.cost_micros.micros()),
+        (JobStatus::Canceled, 2_800)
+    );
+    let report = ledger(&engine).await;
+    assert_eq!((report.total_micros.micros(), report.entries), (2_800, 1));
+    engine.close().await.unwrap();
+}
+
+async fn polls(server: &MockServer) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "GET" && r.url.path() == POLL_PATH)
+        .count()
+}
+
 #[tokio::test]
 async fn a_meshy_model_and_its_retexture_are_stored_as_verified_glb() {
     let server = MockServer::start().await;
@@ -575,7 +642,6 @@ async fn replicate_crash_child_process() {
         .await
         .unwrap();
     // Progress comes from polls, which come after the checkpoint.
-    use futures::StreamExt;
     let polling = async {
         while !matches!(
             events.next().await.map(|e| e.kind),

@@ -289,6 +289,12 @@ pub trait JobStore: Send + Sync + 'static {
         at: Timestamp,
     ) -> Result<Option<Job>>;
 
+    /// Records what an attempt was charged after its job was canceled under
+    /// it: a ledger line, added to the job's cost, while the job is still
+    /// `canceled` (one taken over by another worker resumes its task, and
+    /// the charge with it). Returns whether it recorded the charge.
+    async fn charge_canceled(&self, cost: &CostEntry) -> Result<bool>;
+
     /// Cancels a queued or running job; `conflict` when it already ended.
     async fn cancel_job(&self, job_id: JobId, at: Timestamp) -> Result<Job>;
 

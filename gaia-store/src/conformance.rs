@@ -89,6 +89,7 @@ macro_rules! store_conformance_tests {
             a_freed_slot_wakes_one_waiter,
             fail_job_records_error_and_cost,
             cancel_rules,
+            a_canceled_job_is_still_charged,
             retry_job_rules,
             delete_job_rules,
             prune_jobs_removes_only_old_finished_jobs,
@@ -1412,6 +1413,33 @@ pub async fn fail_job_records_error_and_cost(store: Arc<dyn Store>) -> CaseResul
 }
 
 // ------------------------------------------------------- host commands
+
+/// What an attempt was charged after its job was canceled under it lands in
+/// the ledger and the job's cost; the job stays canceled. A job that is not
+/// canceled (still running, or queued again) is not charged this way.
+pub async fn a_canceled_job_is_still_charged(store: Arc<dyn Store>) -> CaseResult {
+    let store = &*store;
+    let job = running(store, new_job("c", 0)?, "w1").await?;
+    let cost = charge(&job, "mock", "m1", 30, at(SECOND));
+    assert!(
+        !store.charge_canceled(&cost).await?,
+        "its worker charges it"
+    );
+    store.cancel_job(job.id, at(SECOND)).await?;
+    assert!(store.charge_canceled(&cost).await?);
+    let canceled = self::job(store, job.id).await?;
+    assert_eq!(
+        (canceled.status, canceled.cost_micros.micros()),
+        (JobStatus::Canceled, 30)
+    );
+    let report = total_cost(store, "c").await?;
+    assert_eq!((report.total_micros.micros(), report.entries), (30, 1));
+
+    store.retry_job(job.id, at(2 * SECOND)).await?;
+    assert!(!store.charge_canceled(&cost).await?);
+    assert_eq!(total_cost(store, "c").await?.entries, 1);
+    Ok(())
+}
 
 /// Queued and running jobs can be canceled; finished ones are a `conflict`,
 /// unknown ones `not_found`.

@@ -644,6 +644,7 @@ async fn succeed(
             .await?
     };
     let Some(job) = job else {
+        charge_if_canceled(shared, cost).await?;
         return Ok(next);
     };
     if let Some(vectors) = vectors {
@@ -740,6 +741,8 @@ async fn fail_or_retry(
         {
             emit_cost(shared, job.id, cost);
             shared.wake_workers();
+        } else {
+            charge_if_canceled(shared, cost).await?;
         }
         return Ok(());
     }
@@ -758,21 +761,34 @@ async fn fail_or_retry(
             Timestamp::now(),
         )
         .await?;
-    if let Some(failed) = failed {
-        shared.ended.record(failed, Vec::new());
-        emit_cost(shared, job.id, cost);
-        if job_error.code == ErrorCode::BudgetExceeded {
-            shared.events.emit(
-                Some(job.id),
-                EventKind::BudgetExceeded {
-                    client_id: job.request.client_id.clone(),
-                    message: job_error.message.clone(),
-                },
-            );
-        }
-        shared
-            .events
-            .emit(Some(job.id), EventKind::JobFailed { error: job_error });
+    let Some(failed) = failed else {
+        return charge_if_canceled(shared, cost).await;
+    };
+    shared.ended.record(failed, Vec::new());
+    emit_cost(shared, job.id, cost);
+    if job_error.code == ErrorCode::BudgetExceeded {
+        shared.events.emit(
+            Some(job.id),
+            EventKind::BudgetExceeded {
+                client_id: job.request.client_id.clone(),
+                message: job_error.message.clone(),
+            },
+        );
+    }
+    shared
+        .events
+        .emit(Some(job.id), EventKind::JobFailed { error: job_error });
+    Ok(())
+}
+
+/// The attempt's job is no longer its own: what its provider charged is
+/// still owed if the job was canceled under it.
+async fn charge_if_canceled(shared: &Shared, cost: Option<CostEntry>) -> Result<()> {
+    let Some(cost) = cost.filter(|cost| cost.cost_micros.micros() > 0) else {
+        return Ok(());
+    };
+    if shared.store.charge_canceled(&cost).await? {
+        emit_cost(shared, cost.job_id, Some(cost));
     }
     Ok(())
 }

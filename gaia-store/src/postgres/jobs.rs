@@ -96,6 +96,9 @@ const DEFER_JOB: &str = "UPDATE jobs SET status = 'queued', run_after = $1, wait
      attempts = GREATEST(attempts - 1, 0), reserved_micros = 0, worker = NULL, \
      lease_until = NULL WHERE id = $3 AND status = 'running' AND worker = $4";
 
+const CHARGE_CANCELED: &str =
+    "UPDATE jobs SET cost_micros = cost_micros + $1 WHERE id = $2 AND status = 'canceled'";
+
 const FAIL_JOB: &str = concat!(
     "UPDATE jobs SET status = 'failed', error = $1::JSONB, cost_micros = cost_micros + $2, ",
     "reserved_micros = 0, finished_at = $3, worker = NULL, lease_until = NULL ",
@@ -465,6 +468,23 @@ impl JobStore for PostgresStore {
         let job = job_from_row(&row)?;
         self.commit(tx, &action).await?;
         Ok(Some(job))
+    }
+
+    async fn charge_canceled(&self, cost: &CostEntry) -> Result<bool> {
+        let action = format!("charge canceled job {}", cost.job_id);
+        let mut tx = self.begin(&action).await?;
+        let charged = sqlx::query(CHARGE_CANCELED)
+            .bind(cost.cost_micros.micros())
+            .bind(cost.job_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.failed(&action))?;
+        if charged.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_optional_cost(&mut tx, Some(cost)).await?;
+        self.commit(tx, &action).await?;
+        Ok(true)
     }
 
     async fn cancel_job(&self, job_id: JobId, at: Timestamp) -> Result<Job> {

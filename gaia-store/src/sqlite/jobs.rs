@@ -75,6 +75,9 @@ const CANCEL_JOB: &str = concat!(
     job_columns!()
 );
 
+const CHARGE_CANCELED: &str =
+    "UPDATE jobs SET cost_micros = cost_micros + ? WHERE id = ? AND status = 'canceled'";
+
 const RETRY_JOB: &str = concat!(
     "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, progress = 0, ",
     "candidate_index = 0, candidate_failures = 0, checkpoint = NULL, ",
@@ -430,6 +433,23 @@ impl JobStore for SqliteStore {
             }
             Ok(failed)
         })
+        .await
+    }
+
+    async fn charge_canceled(&self, cost: &CostEntry) -> Result<bool> {
+        let cost = cost.clone();
+        self.write_now(
+            &format!("charge canceled job {}", cost.job_id),
+            move |connection| {
+                let charged = connection
+                    .prepare_cached(CHARGE_CANCELED)?
+                    .execute(params![cost.cost_micros.micros(), cost.job_id.to_string()])?;
+                if charged > 0 {
+                    insert_optional_cost(connection, Some(&cost))?;
+                }
+                Ok(charged > 0)
+            },
+        )
         .await
     }
 
