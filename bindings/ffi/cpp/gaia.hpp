@@ -75,21 +75,37 @@ inline const char *c_str_or_null(const std::optional<std::string> &text) {
   return text ? text->c_str() : nullptr;
 }
 
-/// A promise completed by a GaiaCompletionCallback.
-inline void complete(void *user_data, int32_t status, const char *json, const GaiaError *error) {
+/// A promise completed by a GaiaCompletionCallback. Called from C: nothing
+/// may unwind out of it, so a failure goes to the future instead.
+inline void complete(void *user_data, int32_t status, const char *json,
+                     const GaiaError *error) noexcept {
   std::unique_ptr<std::promise<std::string>> promise(static_cast<std::promise<std::string> *>(user_data));
-  if (status == GAIA_OK) {
-    promise->set_value(json);
-  } else {
-    promise->set_exception(std::make_exception_ptr(Error::from(status, error)));
+  try {
+    if (status == GAIA_OK) {
+      promise->set_value(json == nullptr ? "" : json);
+    } else {
+      promise->set_exception(std::make_exception_ptr(Error::from(status, error)));
+    }
+  } catch (...) {
+    try {
+      promise->set_exception(std::current_exception());
+    } catch (...) {
+      // Already satisfied; otherwise destroying the promise breaks it.
+    }
   }
 }
 
 using EventHandler = std::function<void(const std::string &)>;
 
+/// What a subscription's user_data points to. Each dispatch holds its own
+/// reference, so a Subscription reset (or destroyed) from inside its handler
+/// does not destroy the running std::function.
+using SharedHandler = std::shared_ptr<EventHandler>;
+
 inline void dispatch(void *user_data, const char *event_json) {
   try {
-    (*static_cast<EventHandler *>(user_data))(event_json);
+    SharedHandler handler = *static_cast<SharedHandler *>(user_data);
+    (*handler)(event_json);
   } catch (...) {
     // An exception must not unwind into the library.
   }
@@ -98,7 +114,9 @@ inline void dispatch(void *user_data, const char *event_json) {
 }  // namespace detail
 
 /// A callback subscription: the handler runs on an engine thread for each
-/// event. Destroying it returns after a running handler has finished.
+/// event. Destroying it returns after a running handler has finished; from
+/// inside the handler it returns at once and the handler is destroyed when
+/// it returns.
 class Subscription {
  public:
   Subscription() = default;
@@ -124,7 +142,7 @@ class Subscription {
  private:
   friend class Engine;
   GaiaSubscription *handle_ = nullptr;
-  std::unique_ptr<detail::EventHandler> handler_;
+  std::unique_ptr<detail::SharedHandler> handler_;
 };
 
 /// A queue of events drained with `poll()` on the thread the host chooses.
@@ -284,7 +302,8 @@ class Engine {
   /// Calls `handler(event_json)` on an engine thread for every event from now on.
   Subscription subscribe(detail::EventHandler handler) const {
     Subscription subscription;
-    subscription.handler_ = std::make_unique<detail::EventHandler>(std::move(handler));
+    subscription.handler_ = std::make_unique<detail::SharedHandler>(
+        std::make_shared<detail::EventHandler>(std::move(handler)));
     GaiaError *error = nullptr;
     detail::check(gaia_subscribe(handle_, detail::dispatch, subscription.handler_.get(),
                                  &subscription.handle_, &error), &error);

@@ -7,9 +7,11 @@
  * Every function returns GAIA_OK (0), an error status (1-13, the stable error
  * codes in order) or GAIA_EMPTY (100, a poll that found nothing). On failure,
  * *out_error (when out_error is not NULL) receives an error to read with
- * gaia_error_code/gaia_error_message and free with gaia_error_free. Strings are
- * UTF-8; every string returned is freed with gaia_string_free, every byte
- * buffer with gaia_bytes_free. JSON is Gaia's wire format.
+ * gaia_error_code/gaia_error_message and free with gaia_error_free. Every
+ * output argument is set to NULL (or 0) first, so a failed call leaves none
+ * stale. Strings are UTF-8; every string returned is freed with
+ * gaia_string_free, every byte buffer with gaia_bytes_free. JSON is Gaia's
+ * wire format.
  */
 
 #ifndef GAIA_H
@@ -255,6 +257,12 @@ int32_t gaia_engine_close(GaiaEngine *engine, GaiaError **out_error);
  Releases the handle, closing the engine first if it is still open. NULL
  is ignored. The handle must not be used afterwards.
 
+ It returns once every completion callback of the handle has returned
+ (pending ones are called with the "closed" error first), so none reaches
+ its `user_data` afterwards; it waits at most 10 seconds for callbacks that
+ block. Called from inside one of the handle's completion callbacks it
+ does not wait for that callback (no deadlock), only for the others.
+
  # Safety
  `engine` is NULL or a handle from `gaia_engine_open` not yet freed, and no
  other thread is using it.
@@ -278,7 +286,8 @@ int32_t gaia_generate(const GaiaEngine *engine,
 /*
  Submits a `Request` and returns at once with the job id; then calls
  `callback(user_data, …)` once, from an engine thread, with the first
- asset's JSON or the job's error. `out_job_id` may be NULL.
+ asset's JSON or the job's error. `out_job_id` may be NULL (it receives
+ NULL on failure).
 
  # Safety
  As `gaia_generate`; `user_data` must stay valid until the callback ran.
@@ -490,7 +499,8 @@ int32_t gaia_job_logs(const GaiaEngine *engine,
                       GaiaError **out_error);
 
 /*
- Cancels a queued or running job; `out_job_json` (may be NULL) receives it.
+ Cancels a queued or running job; `out_job_json` (may be NULL) receives it
+ (NULL on failure).
 
  # Safety
  As `gaia_job`, except that `out_job_json` may be NULL.
@@ -502,7 +512,7 @@ int32_t gaia_cancel(const GaiaEngine *engine,
 
 /*
  Queues a failed or canceled job again; `out_job_json` (may be NULL)
- receives it.
+ receives it (NULL on failure).
 
  # Safety
  As `gaia_cancel`.

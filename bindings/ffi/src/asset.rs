@@ -9,7 +9,7 @@ use gaia::{AssetFilter, AssetId, PageRequest};
 use crate::engine::{GaiaEngine, handle};
 use crate::runtime::block_on;
 use crate::{
-    GaiaError, call, null_argument, opt_str_arg, out_arg, parse_json, str_arg, to_json,
+    GaiaError, call, clear_out, null_argument, opt_str_arg, out_arg, parse_json, str_arg, to_json,
     write_string,
 };
 
@@ -37,9 +37,9 @@ pub unsafe extern "C" fn gaia_asset(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_asset_json, "out_asset_json")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let asset = block_on(engine.asset(unsafe { asset_id_arg(asset_id)? }))??;
         // SAFETY: checked by `out_arg`.
@@ -62,9 +62,9 @@ pub unsafe extern "C" fn gaia_assets(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_json, "out_json")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let filter: AssetFilter = match unsafe { opt_str_arg(filter_json, "filter_json")? } {
             Some(json) => parse_json(json, "filter_json")?,
@@ -95,15 +95,17 @@ pub unsafe extern "C" fn gaia_read_bytes(
     out_error: *mut *mut GaiaError,
 ) -> i32 {
     call(out_error, || {
-        // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
-        unsafe { out_arg(out_data, "out_data")? };
         if out_len.is_null() {
+            // SAFETY: contracts documented above.
+            unsafe { clear_out(out_data) };
             return Err(null_argument("out_len"));
         }
         // SAFETY: non-NULL and writable by the caller's contract.
         unsafe { *out_len = 0 };
+        // SAFETY: as above.
+        unsafe { out_arg(out_data, "out_data")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let bytes = block_on(engine.read_bytes(unsafe { asset_id_arg(asset_id)? }))??;
         if bytes.is_empty() {
@@ -154,9 +156,9 @@ pub unsafe extern "C" fn gaia_asset_url(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_url, "out_url")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let asset_id = unsafe { asset_id_arg(asset_id)? };
         let url = block_on(engine.asset_url(asset_id, Duration::from_secs(ttl_s)))??;

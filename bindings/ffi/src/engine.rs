@@ -4,14 +4,17 @@
 use std::ffi::{CString, c_char, c_void};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::RwLock;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 use gaia::{ClientId, Engine, EngineConfig, JobId, OpenEngine, Request};
 use tokio_util::sync::CancellationToken;
 
 use crate::runtime::{block_on, runtime};
 use crate::{
-    GaiaError, UserData, call, null_argument, out_arg, parse_json, str_arg, to_json, write_string,
+    GaiaError, UserData, call, clear_out, null_argument, out_arg, parse_json, str_arg, to_json,
+    write_string,
 };
 
 /// An open engine. Opaque; safe to use from several threads at once.
@@ -21,6 +24,95 @@ pub struct GaiaEngine {
     engine: RwLock<Option<Engine>>,
     /// Cancelled by close: pending completion callbacks then report it.
     closed: CancellationToken,
+    /// Completion callbacks not yet returned, which free waits for.
+    completions: Arc<Completions>,
+}
+
+/// How long `gaia_engine_free` waits for completion callbacks (host code,
+/// which may block) before it releases the handle anyway.
+const CALLBACK_WAIT: Duration = Duration::from_secs(10);
+
+/// The completion callbacks of one handle that have not returned yet.
+#[derive(Default)]
+struct Completions {
+    state: Mutex<CompletionState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct CompletionState {
+    /// Spawned and not yet returned (or dropped unrun).
+    pending: usize,
+    /// The threads running one of them now.
+    running: Vec<ThreadId>,
+}
+
+impl Completions {
+    fn lock(&self) -> MutexGuard<'_, CompletionState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts a completion in until the returned guard drops.
+    fn track(self: &Arc<Self>) -> PendingCompletion {
+        self.lock().pending += 1;
+        PendingCompletion {
+            completions: self.clone(),
+            thread: None,
+        }
+    }
+
+    /// Waits up to `timeout` until no completion is pending, except those
+    /// running on the calling thread: a callback that frees its own engine
+    /// would otherwise wait for itself.
+    fn wait_idle(&self, timeout: Duration) {
+        let me = std::thread::current().id();
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            let own = state.running.iter().filter(|&&id| id == me).count();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if state.pending <= own || left.is_zero() {
+                return;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+}
+
+/// One pending completion; dropping it (after the callback returned, or
+/// unrun) counts it out.
+struct PendingCompletion {
+    completions: Arc<Completions>,
+    thread: Option<ThreadId>,
+}
+
+impl PendingCompletion {
+    /// Runs the callback on this thread, marked as running here.
+    fn run(mut self, callback: impl FnOnce()) {
+        let me = std::thread::current().id();
+        self.completions.lock().running.push(me);
+        self.thread = Some(me);
+        callback();
+    }
+}
+
+impl Drop for PendingCompletion {
+    fn drop(&mut self) {
+        let mut state = self.completions.lock();
+        state.pending -= 1;
+        if let Some(thread) = self.thread
+            && let Some(at) = state.running.iter().position(|&id| id == thread)
+        {
+            state.running.swap_remove(at);
+        }
+        self.completions.changed.notify_all();
+    }
 }
 
 /// Called once when an asynchronous call ends: with `GAIA_OK` and the
@@ -63,7 +155,9 @@ impl GaiaEngine {
         F: Future<Output = gaia::Result<String>> + Send + 'static,
     {
         let closed = self.closed.clone();
-        runtime()?.spawn(async move {
+        let runtime = runtime()?;
+        let pending = self.completions.track();
+        runtime.spawn(async move {
             let result = tokio::select! {
                 result = future => result,
                 () = closed.cancelled() => Err(closed_error()),
@@ -71,7 +165,9 @@ impl GaiaEngine {
             // The host's callback may block or call back into the library:
             // it runs on a blocking thread, never on a runtime worker.
             let _ = tokio::task::spawn_blocking(move || {
-                let _ = catch_unwind(AssertUnwindSafe(|| deliver(callback, user_data, result)));
+                pending.run(|| {
+                    let _ = catch_unwind(AssertUnwindSafe(|| deliver(callback, user_data, result)));
+                });
             })
             .await;
         });
@@ -132,6 +228,7 @@ pub unsafe extern "C" fn gaia_engine_open(
         let handle = Box::new(GaiaEngine {
             engine: RwLock::new(Some(engine)),
             closed: CancellationToken::new(),
+            completions: Arc::default(),
         });
         // SAFETY: checked by `out_arg`; released by `gaia_engine_free`.
         unsafe { *out_engine = Box::into_raw(handle) };
@@ -170,6 +267,12 @@ pub unsafe extern "C" fn gaia_engine_close(
 /// Releases the handle, closing the engine first if it is still open. NULL
 /// is ignored. The handle must not be used afterwards.
 ///
+/// It returns once every completion callback of the handle has returned
+/// (pending ones are called with the "closed" error first), so none reaches
+/// its `user_data` afterwards; it waits at most 10 seconds for callbacks that
+/// block. Called from inside one of the handle's completion callbacks it
+/// does not wait for that callback (no deadlock), only for the others.
+///
 /// # Safety
 /// `engine` is NULL or a handle from `gaia_engine_open` not yet freed, and no
 /// other thread is using it.
@@ -182,7 +285,8 @@ pub unsafe extern "C" fn gaia_engine_free(engine: *mut GaiaEngine) {
     unsafe { gaia_engine_close(engine, std::ptr::null_mut()) };
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: made by `Box::into_raw` in `gaia_engine_open`, freed once.
-        drop(unsafe { Box::from_raw(engine) });
+        let handle = unsafe { Box::from_raw(engine) };
+        handle.completions.wait_idle(CALLBACK_WAIT);
     }));
 }
 
@@ -202,9 +306,9 @@ pub unsafe extern "C" fn gaia_generate(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_asset_json, "out_asset_json")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let request = Request::from_json(unsafe { str_arg(request_json, "request_json")? })?;
         let asset = block_on(engine.generate(request))??;
@@ -215,7 +319,8 @@ pub unsafe extern "C" fn gaia_generate(
 
 /// Submits a `Request` and returns at once with the job id; then calls
 /// `callback(user_data, …)` once, from an engine thread, with the first
-/// asset's JSON or the job's error. `out_job_id` may be NULL.
+/// asset's JSON or the job's error. `out_job_id` may be NULL (it receives
+/// NULL on failure).
 ///
 /// # Safety
 /// As `gaia_generate`; `user_data` must stay valid until the callback ran.
@@ -230,6 +335,8 @@ pub unsafe extern "C" fn gaia_generate_async(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
+        unsafe { clear_out(out_job_id) };
+        // SAFETY: as above.
         let handle = unsafe { handle(engine)? };
         let engine = handle.engine()?;
         let callback = callback.ok_or_else(|| null_argument("callback"))?;
@@ -267,9 +374,9 @@ pub unsafe extern "C" fn gaia_submit(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_job_id, "out_job_id")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let request = Request::from_json(unsafe { str_arg(request_json, "request_json")? })?;
         let job = block_on(engine.submit(request))??;
@@ -291,9 +398,9 @@ pub unsafe extern "C" fn gaia_wait(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_job_json, "out_job_json")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let job_id = JobId::parse(unsafe { str_arg(job_id, "job_id")? })?;
         let job = block_on(engine.wait(job_id))??;
@@ -342,9 +449,9 @@ pub unsafe extern "C" fn gaia_providers(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_json, "out_json")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: checked by `out_arg`.
         unsafe { write_string(out_json, to_json(&engine.providers())?) }
     })
@@ -363,9 +470,9 @@ pub unsafe extern "C" fn gaia_costs(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_json, "out_json")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let query = match unsafe { crate::opt_str_arg(query_json, "query_json")? } {
             Some(json) => parse_json(json, "query_json")?,
@@ -412,13 +519,79 @@ pub unsafe extern "C" fn gaia_budgets(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_json, "out_json")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let client_id = ClientId::new(unsafe { str_arg(client_id, "client_id")? })?;
         let budgets = block_on(engine.budgets(&client_id))??;
         // SAFETY: checked by `out_arg`.
         unsafe { write_string(out_json, to_json(&budgets)?) }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// Longer than any test runs: a wait that reaches it is a hang.
+    const FOREVER: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn free_waits_for_callbacks_running_on_other_threads() {
+        let completions = Arc::new(Completions::default());
+        let pending = completions.track();
+        let returned = Arc::new(AtomicBool::new(false));
+        let (started, started_rx) = mpsc::channel();
+        let flag = returned.clone();
+        let callback = std::thread::spawn(move || {
+            pending.run(|| {
+                started.send(()).unwrap();
+                // Slow host code: free must outwait it.
+                std::thread::sleep(Duration::from_millis(100));
+                flag.store(true, Ordering::SeqCst);
+            });
+        });
+        started_rx.recv().unwrap();
+        completions.wait_idle(FOREVER);
+        assert!(
+            returned.load(Ordering::SeqCst),
+            "returned before the callback did"
+        );
+        callback.join().unwrap();
+    }
+
+    #[test]
+    fn free_inside_a_callback_does_not_wait_for_that_callback() {
+        let completions = Arc::new(Completions::default());
+        let pending = completions.track();
+        let waiting = completions.clone();
+        let (done, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            pending.run(|| waiting.wait_idle(FOREVER));
+            done.send(()).unwrap();
+        });
+        assert!(
+            done_rx.recv_timeout(Duration::from_secs(30)).is_ok(),
+            "the callback waited for itself"
+        );
+        completions.wait_idle(FOREVER);
+    }
+
+    #[test]
+    fn the_wait_is_bounded_and_an_unrun_completion_counts_out() {
+        let completions = Arc::new(Completions::default());
+        let pending = completions.track();
+        // A completion that never returns: the wait gives up.
+        completions.wait_idle(Duration::from_millis(20));
+        assert_eq!(completions.lock().pending, 1);
+        drop(pending);
+        completions.wait_idle(FOREVER);
+        assert_eq!(completions.lock().pending, 0);
+    }
 }

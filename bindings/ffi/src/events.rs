@@ -129,9 +129,9 @@ pub unsafe extern "C" fn gaia_subscribe(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_subscription, "out_subscription")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         let callback = callback.ok_or_else(|| null_argument("callback"))?;
         let dispatch = Arc::new(Dispatch {
             state: Mutex::new(DispatchState {
@@ -181,9 +181,9 @@ pub unsafe extern "C" fn gaia_subscribe_queue(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_subscription, "out_subscription")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         let stream = engine.events();
         let subscription = Box::new(GaiaSubscription {
             engine,
@@ -209,11 +209,11 @@ pub unsafe extern "C" fn gaia_poll_event(
     out_error: *mut *mut GaiaError,
 ) -> i32 {
     call_status(out_error, || {
+        // SAFETY: contracts documented above.
+        unsafe { out_arg(out_event_json, "out_event_json")? };
         // SAFETY: NULL or a live subscription by the caller's contract.
         let subscription =
             unsafe { subscription.as_ref() }.ok_or_else(|| null_argument("subscription"))?;
-        // SAFETY: as above.
-        unsafe { out_arg(out_event_json, "out_event_json")? };
         let Kind::Queue(stream) = &subscription.kind else {
             return Err(gaia::Error::invalid(
                 "subscription",

@@ -8,7 +8,7 @@ use gaia::{JobFilter, JobId, PageRequest};
 use crate::engine::{GaiaEngine, handle};
 use crate::runtime::block_on;
 use crate::{
-    GaiaError, call, null_argument, opt_str_arg, out_arg, parse_json, str_arg, to_json,
+    GaiaError, call, clear_out, null_argument, opt_str_arg, out_arg, parse_json, str_arg, to_json,
     write_string,
 };
 
@@ -36,9 +36,9 @@ pub unsafe extern "C" fn gaia_job(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_job_json, "out_job_json")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let job = block_on(engine.job(unsafe { job_id_arg(job_id)? }))??;
         // SAFETY: checked by `out_arg`.
@@ -61,9 +61,9 @@ pub unsafe extern "C" fn gaia_jobs(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_json, "out_json")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let filter: JobFilter = match unsafe { opt_str_arg(filter_json, "filter_json")? } {
             Some(json) => parse_json(json, "filter_json")?,
@@ -93,9 +93,9 @@ pub unsafe extern "C" fn gaia_job_logs(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
-        // SAFETY: as above.
         unsafe { out_arg(out_json, "out_json")? };
+        // SAFETY: as above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let logs = block_on(engine.job_logs(unsafe { job_id_arg(job_id)? }))??;
         // SAFETY: checked by `out_arg`.
@@ -103,7 +103,8 @@ pub unsafe extern "C" fn gaia_job_logs(
     })
 }
 
-/// Cancels a queued or running job; `out_job_json` (may be NULL) receives it.
+/// Cancels a queued or running job; `out_job_json` (may be NULL) receives it
+/// (NULL on failure).
 ///
 /// # Safety
 /// As `gaia_job`, except that `out_job_json` may be NULL.
@@ -116,6 +117,8 @@ pub unsafe extern "C" fn gaia_cancel(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
+        unsafe { clear_out(out_job_json) };
+        // SAFETY: as above.
         let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let job = block_on(engine.cancel(unsafe { job_id_arg(job_id)? }))??;
@@ -128,7 +131,7 @@ pub unsafe extern "C" fn gaia_cancel(
 }
 
 /// Queues a failed or canceled job again; `out_job_json` (may be NULL)
-/// receives it.
+/// receives it (NULL on failure).
 ///
 /// # Safety
 /// As `gaia_cancel`.
@@ -141,6 +144,8 @@ pub unsafe extern "C" fn gaia_retry(
 ) -> i32 {
     call(out_error, || {
         // SAFETY: contracts documented above.
+        unsafe { clear_out(out_job_json) };
+        // SAFETY: as above.
         let engine = unsafe { handle(engine)? }.engine()?;
         // SAFETY: as above.
         let job = block_on(engine.retry(unsafe { job_id_arg(job_id)? }))??;
@@ -185,13 +190,13 @@ pub unsafe extern "C" fn gaia_prune_jobs(
     out_error: *mut *mut GaiaError,
 ) -> i32 {
     call(out_error, || {
-        // SAFETY: contracts documented above.
-        let engine = unsafe { handle(engine)? }.engine()?;
         if out_count.is_null() {
             return Err(null_argument("out_count"));
         }
         // SAFETY: non-NULL and writable by the caller's contract.
         unsafe { *out_count = 0 };
+        // SAFETY: contracts documented above.
+        let engine = unsafe { handle(engine)? }.engine()?;
         let pruned = block_on(engine.prune_jobs(Duration::from_secs(older_than_s)))??;
         // SAFETY: as above.
         unsafe { *out_count = pruned };

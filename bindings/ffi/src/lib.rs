@@ -6,7 +6,8 @@
 //! - Every call returns a status: `GAIA_OK` (0), the error code's fixed number
 //!   (1–13, in `gaia::ErrorCode::ALL` order) or `GAIA_EMPTY` (100, a poll that
 //!   found nothing). On failure `*out_error` receives a `GaiaError *` with the
-//!   stable code and a message, freed with `gaia_error_free`.
+//!   stable code and a message, freed with `gaia_error_free`. Every output
+//!   argument is set to NULL (or 0) first: a failed call leaves none stale.
 //! - No panic crosses the boundary; NULL, invalid UTF-8, malformed JSON and
 //!   calls after `gaia_engine_close` return errors.
 //! - Asynchrony: `gaia_submit` returns a job id at once; completion comes
@@ -173,6 +174,18 @@ pub(crate) unsafe fn out_arg<T>(out: *mut *mut T, name: &str) -> gaia::Result<()
     // SAFETY: non-NULL and writable by the caller's contract.
     unsafe { *out = std::ptr::null_mut() };
     Ok(())
+}
+
+/// Clears an optional output pointer, so that a failed call never leaves a
+/// stale value in it.
+///
+/// # Safety
+/// `out` is NULL or points to a writable `T *`.
+pub(crate) unsafe fn clear_out<T>(out: *mut *mut T) {
+    if !out.is_null() {
+        // SAFETY: non-NULL and writable by the caller's contract.
+        unsafe { *out = std::ptr::null_mut() };
+    }
 }
 
 /// Parses wire JSON of any type; a syntax or shape error is `invalid_request`

@@ -118,6 +118,42 @@ static int completion_wait(Completion *c, int seconds) {
   return done;
 }
 
+/* Slow host code in a completion callback. */
+static void on_complete_slow(void *user_data, int32_t status, const char *json,
+                             const GaiaError *error) {
+  usleep(200000);
+  on_complete(user_data, status, json, error);
+}
+
+static int completion_done(Completion *c) {
+  pthread_mutex_lock(&c->lock);
+  int done = c->done;
+  pthread_mutex_unlock(&c->lock);
+  return done;
+}
+
+/* A completion callback that frees its own engine once the test has armed it
+ * (when nothing else uses the engine any more). */
+typedef struct {
+  GaiaEngine *engine;
+  Completion armed;
+  Completion freed;  /* signalled after gaia_engine_free returned */
+  Completion *other; /* another completion of the same engine */
+  int other_done;    /* other->done when gaia_engine_free returned */
+} FreeInCallback;
+
+static void on_complete_free(void *user_data, int32_t status, const char *json,
+                             const GaiaError *error) {
+  FreeInCallback *f = user_data;
+  (void)status;
+  (void)json;
+  (void)error;
+  completion_wait(&f->armed, 30);
+  gaia_engine_free(f->engine);
+  f->other_done = completion_done(f->other);
+  on_complete(&f->freed, GAIA_OK, NULL, NULL);
+}
+
 /* ---- event callbacks ---- */
 typedef struct {
   atomic_int events;
@@ -258,6 +294,97 @@ static void test_prune_jobs(void) {
   status = gaia_prune_jobs(NULL, 0, &count, &err);
   expect_error(status, err, GAIA_INVALID_REQUEST, "invalid_request", "engine", "prune NULL engine");
   remove_dir(dir);
+}
+
+/* gaia_engine_free returns once the handle's completion callbacks have
+ * returned, also when called from inside one of them. */
+static void test_free_waits_for_completions(const char *dir) {
+  GaiaEngine *engine = open_engine(dir, 0); /* workers 0: completions end with the close */
+  CHECK(engine != NULL, "open for free");
+  if (engine == NULL) return;
+  Completion slow;
+  completion_init(&slow);
+  CHECK(gaia_generate_async(engine, REQUEST, on_complete_slow, &slow, NULL, NULL) == GAIA_OK,
+        "generate_async before free");
+  gaia_engine_free(engine);
+  CHECK(completion_done(&slow) == 1 && slow.status == GAIA_INVALID_REQUEST,
+        "free returned after the completion callback: %d %d", slow.done, slow.status);
+  completion_wait(&slow, 10); /* a callback still running must not outlive `slow` */
+  completion_destroy(&slow);
+
+  engine = open_engine(dir, 0);
+  CHECK(engine != NULL, "open for free in a callback");
+  if (engine == NULL) return;
+  FreeInCallback f = {.engine = engine, .other = &slow};
+  completion_init(&f.armed);
+  completion_init(&f.freed);
+  completion_init(&slow);
+  CHECK(gaia_generate_async(engine, REQUEST, on_complete_slow, &slow, NULL, NULL) == GAIA_OK,
+        "generate_async pending until the free");
+  /* An unknown job completes at once (not_found): its callback frees the engine. */
+  CHECK(gaia_wait_async(engine, "00000000-0000-7000-8000-000000000000", on_complete_free, &f,
+                        NULL) == GAIA_OK, "wait_async that frees its engine");
+  on_complete(&f.armed, GAIA_OK, NULL, NULL);
+  CHECK(completion_wait(&f.freed, 30), "free inside a completion callback returns");
+  CHECK(f.other_done == 1, "free inside a callback waited for the other callbacks");
+  completion_wait(&slow, 10);
+  completion_destroy(&slow);
+  completion_destroy(&f.armed);
+  completion_destroy(&f.freed);
+}
+
+/* Optional outputs are cleared on failure: a host never reads a stale value. */
+static char stale[] = "stale";
+
+static void test_outputs_cleared(GaiaEngine *engine) {
+  char *out = stale;
+  GaiaError *err = NULL;
+  int status = gaia_generate_async(engine, "{\"client_id\":", on_complete, NULL, &out, &err);
+  expect_error(status, err, GAIA_INVALID_REQUEST, "invalid_request", NULL, "generate_async malformed");
+  CHECK(out == NULL, "generate_async clears out_job_id on failure");
+  out = stale;
+  CHECK(gaia_generate_async(NULL, REQUEST, on_complete, NULL, &out, NULL) == GAIA_INVALID_REQUEST &&
+            out == NULL, "generate_async NULL engine clears out_job_id");
+  out = stale;
+  err = NULL;
+  status = gaia_cancel(engine, "00000000-0000-7000-8000-000000000000", &out, &err);
+  expect_error(status, err, GAIA_NOT_FOUND, "not_found", NULL, "cancel unknown job");
+  CHECK(out == NULL, "cancel clears out_job_json on failure");
+  out = stale;
+  err = NULL;
+  status = gaia_retry(engine, "00000000-0000-7000-8000-000000000000", &out, &err);
+  expect_error(status, err, GAIA_NOT_FOUND, "not_found", NULL, "retry unknown job");
+  CHECK(out == NULL, "retry clears out_job_json on failure");
+  out = stale;
+  CHECK(gaia_cancel(NULL, "x", &out, NULL) == GAIA_INVALID_REQUEST && out == NULL,
+        "cancel NULL engine clears out_job_json");
+  out = stale;
+  CHECK(gaia_retry(NULL, "x", &out, NULL) == GAIA_INVALID_REQUEST && out == NULL,
+        "retry NULL engine clears out_job_json");
+}
+
+/* On a closed engine every output is cleared before the "closed" error. */
+static void test_outputs_cleared_when_closed(GaiaEngine *closed, const char *asset_id) {
+  char *out = stale;
+  CHECK(gaia_job(closed, "00000000-0000-7000-8000-000000000000", &out, NULL) ==
+            GAIA_INVALID_REQUEST && out == NULL, "job on a closed engine clears its output");
+  out = stale;
+  CHECK(gaia_cancel(closed, "00000000-0000-7000-8000-000000000000", &out, NULL) ==
+            GAIA_INVALID_REQUEST && out == NULL, "cancel on a closed engine clears its output");
+  uint8_t stale_byte = 7;
+  uint8_t *data = &stale_byte;
+  size_t len = 1;
+  CHECK(gaia_read_bytes(closed, asset_id, &data, &len, NULL) == GAIA_INVALID_REQUEST &&
+            data == NULL && len == 0, "read_bytes on a closed engine clears its outputs");
+  uint64_t count = 5;
+  CHECK(gaia_prune_jobs(closed, 0, &count, NULL) == GAIA_INVALID_REQUEST && count == 0,
+        "prune_jobs on a closed engine clears its count");
+  GaiaSubscription *sub = (GaiaSubscription *)stale;
+  CHECK(gaia_subscribe_queue(closed, &sub, NULL) == GAIA_INVALID_REQUEST && sub == NULL,
+        "subscribe_queue on a closed engine clears its output");
+  out = stale;
+  CHECK(gaia_poll_event(NULL, &out, NULL) == GAIA_INVALID_REQUEST && out == NULL,
+        "poll NULL subscription clears its output");
 }
 
 /* gaia_asset_url: the file blob store cannot sign download URLs. */
@@ -518,6 +645,7 @@ int main(int argc, char **argv) {
   err = NULL;
   status = gaia_read_bytes(engine, asset_id, &data, NULL, &err);
   expect_error(status, err, GAIA_INVALID_REQUEST, "invalid_request", "out_len", "NULL out_len");
+  CHECK(data == NULL, "read_bytes clears out_data when out_len is NULL");
   err = NULL;
   status = gaia_subscribe(engine, NULL, NULL, &sub, &err);
   expect_error(status, err, GAIA_INVALID_REQUEST, "invalid_request", "callback", "NULL callback");
@@ -562,6 +690,7 @@ int main(int argc, char **argv) {
   gaia_string_free(page);
 
   /* ---- download URLs and pruning ---- */
+  test_outputs_cleared(engine);
   test_asset_url(engine, asset_id);
   test_prune_jobs();
 
@@ -593,6 +722,7 @@ int main(int argc, char **argv) {
   err = NULL;
   status = gaia_subscribe_queue(engine, &queue, &err);
   expect_error(status, err, GAIA_INVALID_REQUEST, "invalid_request", "closed", "subscribe after close");
+  test_outputs_cleared_when_closed(engine, asset_id);
   gaia_engine_free(engine);
 
   /* ---- a pending completion ends when its engine closes ---- */
@@ -608,6 +738,7 @@ int main(int argc, char **argv) {
     completion_destroy(&c);
     gaia_engine_free(idle_engine);
   }
+  test_free_waits_for_completions(dir);
 
 done:;
   remove_dir(dir);

@@ -52,6 +52,61 @@ std::string field(const std::string &json, const std::string &key) {
 const std::string kRequest =
     R"({"client_id":"demo","spec":{"kind":"image","prompt":"moss","width":64,"height":64}})";
 
+// State of subscription_reset_inside_its_handler, outside the handler: the
+// handler must not read its own captures after the reset it tests.
+std::atomic<bool> reset_armed{false}, reset_done{false}, destroyed_while_running{false};
+std::atomic<bool> probe_destroyed{false};
+std::atomic<int> calls_after_arming{0};
+std::promise<void> probe_gone;
+
+/// Captured by the handler: tells when the handler is destroyed.
+struct Probe {
+  ~Probe() {
+    probe_destroyed = true;
+    probe_gone.set_value();
+  }
+};
+
+/// A subscription reset from inside its own handler: the running handler
+/// (and what it captured) lives until it returns.
+void subscription_reset_inside_its_handler(const gaia::Engine &engine) {
+  gaia::Subscription subscription;
+  auto probe = std::make_shared<Probe>();
+  subscription = engine.subscribe([&subscription, probe](const std::string &) {
+    if (!reset_armed) return;  // a late event of an earlier job
+    calls_after_arming++;
+    if (reset_done) return;
+    subscription.reset();
+    destroyed_while_running = probe_destroyed.load();
+    reset_done = true;
+  });
+  probe.reset();
+  auto gone = probe_gone.get_future();
+  reset_armed = true;
+  engine.generate(kRequest);
+  check(gone.wait_for(std::chrono::seconds(10)) == std::future_status::ready,
+        "the handler was destroyed after a reset from inside it");
+  check(reset_done, "reset from inside the handler returned");
+  check(!destroyed_while_running, "the handler outlived a reset from inside it");
+  check(calls_after_arming == 1, "no handler call after the reset: " + std::to_string(calls_after_arming));
+}
+
+/// The completion callback is called from C: nothing may unwind out of it.
+void completion_never_throws() {
+  check(noexcept(gaia::detail::complete(nullptr, GAIA_OK, nullptr, nullptr)),
+        "detail::complete is noexcept");
+  auto *promise = new std::promise<std::string>();
+  auto future = promise->get_future();
+  promise->set_value("first");
+  bool threw = false;
+  try {
+    gaia::detail::complete(promise, GAIA_OK, "second", nullptr);  // set_value throws inside
+  } catch (...) {
+    threw = true;
+  }
+  check(!threw && future.get() == "first", "a failing completion stays inside the callback");
+}
+
 }  // namespace
 
 int main() {
@@ -110,6 +165,9 @@ int main() {
     engine.generate(kRequest);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     check(after == 0, "no handler after the subscription ended");
+
+    subscription_reset_inside_its_handler(engine);
+    completion_never_throws();
 
     // poll queue
     gaia::EventQueue queue = engine.subscribe_queue();

@@ -159,6 +159,66 @@ internal static class TestGaia
         return failed == 0 ? 0 : 1;
     }
 
+    /// <summary>
+    /// A thread blocked in Generate must hold up neither DispatchEvents nor Dispose on the main
+    /// thread (a Unity editor's): Dispose ends the blocked call with the "closed" error.
+    /// </summary>
+    private static void DisposeWhileBlocked()
+    {
+        var dir = TempDir();
+        try
+        {
+            // Workers 0: the job never runs, the Generate blocks until the engine closes.
+            var engine = Engine.Open(Config(dir, 0), EventDelivery.Manual);
+            var queued = false;
+            engine.EventReceived += (sender, e) => queued |= e.Type == "job_queued";
+            Exception blockedError = null;
+            var blocked = new Thread(() =>
+            {
+                try
+                {
+                    engine.Generate(Request);
+                }
+                catch (Exception e)
+                {
+                    blockedError = e;
+                }
+            });
+            blocked.IsBackground = true;
+            blocked.Start();
+            // The job_queued event says the Generate is inside the native call.
+            var dispatching = Task.Run(() =>
+            {
+                while (!queued)
+                {
+                    engine.DispatchEvents();
+                    Thread.Sleep(10); // a frame
+                }
+            });
+            var dispatched = dispatching.Wait(TimeSpan.FromSeconds(30));
+            Check(dispatched, "DispatchEvents runs while a Generate blocks");
+            if (!dispatched)
+            {
+                // Unblock it: another engine on the store runs the job.
+                using (var rescue = Engine.Open(Config(dir, 1)))
+                {
+                    Check(blocked.Join(TimeSpan.FromSeconds(30)), "the blocked Generate ends once its job ran");
+                }
+            }
+            var disposing = Task.Run(() => engine.Dispose());
+            Check(disposing.Wait(TimeSpan.FromSeconds(30)), "Dispose returns while a Generate blocks");
+            Check(blocked.Join(TimeSpan.FromSeconds(30)), "the blocked Generate returns after Dispose");
+            var closedError = blockedError as GaiaException;
+            Check(closedError != null && closedError.Code == "invalid_request" && closedError.Message.Contains("closed"),
+                "the blocked Generate fails with the closed error: " + blockedError);
+            Check(engine.DispatchEvents() == 0, "DispatchEvents after Dispose");
+        }
+        finally
+        {
+            try { Directory.Delete(dir, true); } catch (Exception) { }
+        }
+    }
+
     private static void Run(string dir)
     {
         var mainThread = Thread.CurrentThread.ManagedThreadId;
@@ -253,6 +313,12 @@ internal static class TestGaia
         engine.Dispose();
         try { engine.GetAsset(asset.Id); Check(false, "call after Dispose"); }
         catch (ObjectDisposedException) { Check(true, "call after Dispose"); }
+        try { engine.GenerateAsync(Request); Check(false, "GenerateAsync after Dispose"); }
+        catch (ObjectDisposedException) { Check(true, "GenerateAsync after Dispose"); }
+        try { engine.WaitAsync(jobId); Check(false, "WaitAsync after Dispose"); }
+        catch (ObjectDisposedException) { Check(true, "WaitAsync after Dispose"); }
+
+        DisposeWhileBlocked();
 
         // ---- Manual delivery: DispatchEvents on the caller's thread ----
         using (var manual = Engine.Open(Config(dir, 2), EventDelivery.Manual))

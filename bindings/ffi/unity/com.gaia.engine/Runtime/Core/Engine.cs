@@ -22,7 +22,9 @@ namespace Gaia
 
     /// <summary>
     /// An open Gaia engine. Thread-safe. Dispose it (or call Close) when done:
-    /// that stops the workers and releases the native handle.
+    /// that stops the workers and releases the native handle. Dispose does not
+    /// wait for calls blocked on other threads (Generate, Wait): they end with
+    /// the "closed" GaiaException, and the last of them releases the handle.
     /// </summary>
     public sealed unsafe class Engine : IDisposable
     {
@@ -31,6 +33,8 @@ namespace Gaia
         private static readonly NativeMethods.gaia_wait_async_callback_delegate JobDone = OnJobDone;
         private static readonly NativeMethods.gaia_subscribe_callback_delegate EventArrived = OnEvent;
 
+        // Guards the fields below, never a native call: a blocking call (Generate, Wait)
+        // must not hold up Dispose or DispatchEvents on another thread.
         private readonly object gate = new object();
         private readonly EventDelivery delivery;
         private readonly SynchronizationContext context;
@@ -38,6 +42,8 @@ namespace Gaia
         private GaiaSubscription* subscription;
         private GCHandle self;
         private bool closed;
+        // Native calls running now. After Dispose the last of them to return frees the handles.
+        private int inFlight;
 
         private Engine(GaiaEngine* handle, EventDelivery delivery, SynchronizationContext context)
         {
@@ -125,17 +131,23 @@ namespace Gaia
         public Task<Asset> GenerateAsync(string requestJson)
         {
             var source = new TaskCompletionSource<Asset>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var pending = GCHandle.Alloc(source);
             var request = Utf8.Bytes(requestJson);
             GaiaError* error = null;
             int status;
-            lock (gate)
+            // Entered before the GCHandle exists: on a disposed engine it throws with nothing to free.
+            var engine = Enter();
+            var pending = GCHandle.Alloc(source);
+            try
             {
                 fixed (byte* r = request)
                 {
-                    status = NativeMethods.gaia_generate_async(Handle(), r, AssetDone,
+                    status = NativeMethods.gaia_generate_async(engine, r, AssetDone,
                         (void*)GCHandle.ToIntPtr(pending), null, &error);
                 }
+            }
+            finally
+            {
+                Leave();
             }
             if (status != NativeMethods.GAIA_OK)
             {
@@ -161,17 +173,22 @@ namespace Gaia
         public Task<Job> WaitAsync(string jobId)
         {
             var source = new TaskCompletionSource<Job>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var pending = GCHandle.Alloc(source);
             var id = Utf8.Bytes(jobId);
             GaiaError* error = null;
             int status;
-            lock (gate)
+            var engine = Enter();
+            var pending = GCHandle.Alloc(source);
+            try
             {
                 fixed (byte* j = id)
                 {
-                    status = NativeMethods.gaia_wait_async(Handle(), j, JobDone,
+                    status = NativeMethods.gaia_wait_async(engine, j, JobDone,
                         (void*)GCHandle.ToIntPtr(pending), &error);
                 }
+            }
+            finally
+            {
+                Leave();
             }
             if (status != NativeMethods.GAIA_OK)
             {
@@ -215,12 +232,17 @@ namespace Gaia
             UIntPtr length = UIntPtr.Zero;
             GaiaError* error = null;
             int status;
-            lock (gate)
+            var engine = Enter();
+            try
             {
                 fixed (byte* a = id)
                 {
-                    status = NativeMethods.gaia_read_bytes(Handle(), a, &data, &length, &error);
+                    status = NativeMethods.gaia_read_bytes(engine, a, &data, &length, &error);
                 }
+            }
+            finally
+            {
+                Leave();
             }
             GaiaException.Check(status, error);
             try
@@ -250,12 +272,17 @@ namespace Gaia
             byte* output = null;
             GaiaError* error = null;
             int status;
-            lock (gate)
+            var engine = Enter();
+            try
             {
                 fixed (byte* a = id)
                 {
-                    status = NativeMethods.gaia_asset_url(Handle(), a, seconds, &output, &error);
+                    status = NativeMethods.gaia_asset_url(engine, a, seconds, &output, &error);
                 }
+            }
+            finally
+            {
+                Leave();
             }
             return TakeString(status, output, error);
         }
@@ -276,9 +303,14 @@ namespace Gaia
             ulong count = 0;
             GaiaError* error = null;
             int status;
-            lock (gate)
+            var engine = Enter();
+            try
             {
-                status = NativeMethods.gaia_prune_jobs(Handle(), seconds, &count, &error);
+                status = NativeMethods.gaia_prune_jobs(engine, seconds, &count, &error);
+            }
+            finally
+            {
+                Leave();
             }
             GaiaException.Check(status, error);
             return count > long.MaxValue ? long.MaxValue : (long)count;
@@ -292,13 +324,18 @@ namespace Gaia
             byte* output = null;
             GaiaError* error = null;
             int status;
-            lock (gate)
+            var engine = Enter();
+            try
             {
                 fixed (byte* f = filter)
                 fixed (byte* p = page)
                 {
-                    status = NativeMethods.gaia_assets(Handle(), f, p, &output, &error);
+                    status = NativeMethods.gaia_assets(engine, f, p, &output, &error);
                 }
+            }
+            finally
+            {
+                Leave();
             }
             return TakeString(status, output, error);
         }
@@ -309,9 +346,14 @@ namespace Gaia
             byte* output = null;
             GaiaError* error = null;
             int status;
-            lock (gate)
+            var engine = Enter();
+            try
             {
-                status = NativeMethods.gaia_providers(Handle(), &output, &error);
+                status = NativeMethods.gaia_providers(engine, &output, &error);
+            }
+            finally
+            {
+                Leave();
             }
             return TakeString(status, output, error);
         }
@@ -332,13 +374,23 @@ namespace Gaia
                 byte* output = null;
                 GaiaError* error = null;
                 int status;
+                GaiaSubscription* queue;
                 lock (gate)
                 {
-                    if (subscription == null)
+                    if (closed || subscription == null)
                     {
                         break;
                     }
-                    status = NativeMethods.gaia_poll_event(subscription, &output, &error);
+                    queue = subscription;
+                    inFlight++;
+                }
+                try
+                {
+                    status = NativeMethods.gaia_poll_event(queue, &output, &error);
+                }
+                finally
+                {
+                    Leave();
                 }
                 if (status == NativeMethods.GAIA_EMPTY)
                 {
@@ -370,7 +422,7 @@ namespace Gaia
 
         private void Release()
         {
-            GaiaSubscription* sub;
+            GaiaSubscription* callbacks = null;
             GaiaEngine* native;
             lock (gate)
             {
@@ -379,6 +431,60 @@ namespace Gaia
                     return;
                 }
                 closed = true;
+                // Held while closing, so that no returning call frees the handle under us.
+                inFlight++;
+                native = handle;
+                // No call uses a callback subscription: it stops now, so that no event is raised
+                // after Dispose. A queue one may be polled right now: the last call out frees it.
+                if (delivery != EventDelivery.Manual)
+                {
+                    callbacks = subscription;
+                    subscription = null;
+                }
+            }
+            try
+            {
+                // Returns once a running event callback has finished.
+                NativeMethods.gaia_subscription_free(callbacks);
+                // Blocked calls (Generate, Wait) on other threads now return the "closed" error,
+                // pending tasks fail with it; the handles are freed once the last call is out.
+                NativeMethods.gaia_engine_close(native, null);
+            }
+            finally
+            {
+                Leave();
+            }
+        }
+
+        /// <summary>
+        /// Starts a native call: the handle stays valid until the matching <see cref="Leave"/>,
+        /// also if Dispose runs meanwhile. Throws once disposed.
+        /// </summary>
+        private GaiaEngine* Enter()
+        {
+            lock (gate)
+            {
+                if (closed)
+                {
+                    throw new ObjectDisposedException("Gaia.Engine");
+                }
+                inFlight++;
+                return handle;
+            }
+        }
+
+        /// <summary>Ends a native call; the last one out after Dispose frees the handles.</summary>
+        private void Leave()
+        {
+            GaiaSubscription* sub;
+            GaiaEngine* native;
+            lock (gate)
+            {
+                inFlight--;
+                if (!closed || inFlight > 0)
+                {
+                    return;
+                }
                 sub = subscription;
                 native = handle;
                 subscription = null;
@@ -386,21 +492,12 @@ namespace Gaia
             }
             // Returns once a running event callback has finished.
             NativeMethods.gaia_subscription_free(sub);
-            // Closes (pending tasks then fail with the "closed" error) and frees.
+            // Returns once running completion callbacks have finished.
             NativeMethods.gaia_engine_free(native);
             if (self.IsAllocated)
             {
                 self.Free();
             }
-        }
-
-        private GaiaEngine* Handle()
-        {
-            if (closed)
-            {
-                throw new ObjectDisposedException("Gaia.Engine");
-            }
-            return handle;
         }
 
         /// <summary>A duration argument as the whole seconds the C ABI takes.</summary>
@@ -422,15 +519,18 @@ namespace Gaia
             byte* output = null;
             GaiaError* error = null;
             int status;
-            // The lock keeps Dispose from freeing the handle mid-call; the
-            // native handle itself is safe to share between threads.
-            lock (gate)
+            // Not under the lock: the call may block until a generation ends.
+            var engine = Enter();
+            try
             {
-                var engine = Handle();
                 fixed (byte* a = bytes)
                 {
                     status = call(engine, a, &output, &error);
                 }
+            }
+            finally
+            {
+                Leave();
             }
             return TakeString(status, output, error);
         }

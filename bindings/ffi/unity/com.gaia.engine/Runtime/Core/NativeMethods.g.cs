@@ -148,6 +148,12 @@ namespace Gaia.Native
         ///  Releases the handle, closing the engine first if it is still open. NULL
         ///  is ignored. The handle must not be used afterwards.
         ///
+        ///  It returns once every completion callback of the handle has returned
+        ///  (pending ones are called with the "closed" error first), so none reaches
+        ///  its `user_data` afterwards; it waits at most 10 seconds for callbacks that
+        ///  block. Called from inside one of the handle's completion callbacks it
+        ///  does not wait for that callback (no deadlock), only for the others.
+        ///
         ///  # Safety
         ///  `engine` is NULL or a handle from `gaia_engine_open` not yet freed, and no
         ///  other thread is using it.
@@ -170,7 +176,8 @@ namespace Gaia.Native
         /// <summary>
         ///  Submits a `Request` and returns at once with the job id; then calls
         ///  `callback(user_data, …)` once, from an engine thread, with the first
-        ///  asset's JSON or the job's error. `out_job_id` may be NULL.
+        ///  asset's JSON or the job's error. `out_job_id` may be NULL (it receives
+        ///  NULL on failure).
         ///
         ///  # Safety
         ///  As `gaia_generate`; `user_data` must stay valid until the callback ran.
@@ -274,7 +281,8 @@ namespace Gaia.Native
         public static extern int gaia_job_logs(GaiaEngine* engine, byte* job_id, byte** out_json, GaiaError** out_error);
 
         /// <summary>
-        ///  Cancels a queued or running job; `out_job_json` (may be NULL) receives it.
+        ///  Cancels a queued or running job; `out_job_json` (may be NULL) receives it
+        ///  (NULL on failure).
         ///
         ///  # Safety
         ///  As `gaia_job`, except that `out_job_json` may be NULL.
@@ -284,7 +292,7 @@ namespace Gaia.Native
 
         /// <summary>
         ///  Queues a failed or canceled job again; `out_job_json` (may be NULL)
-        ///  receives it.
+        ///  receives it (NULL on failure).
         ///
         ///  # Safety
         ///  As `gaia_cancel`.

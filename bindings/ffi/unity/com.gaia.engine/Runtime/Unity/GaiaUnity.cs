@@ -26,6 +26,11 @@ namespace Gaia.Unity
                     shared = Engine.Open("{\"path\":" + Json.Quote(path) + "}",
                         EventDelivery.SynchronizationContext, SynchronizationContext.Current);
                     Application.quitting += Close;
+#if UNITY_EDITOR
+                    // A domain reload would otherwise leave the native engine, its worker threads
+                    // and its callbacks running into the unloaded scripts.
+                    UnityEditor.AssemblyReloadEvents.beforeAssemblyReload += Close;
+#endif
                 }
                 return shared;
             }
@@ -34,6 +39,10 @@ namespace Gaia.Unity
         /// <summary>Closes the shared engine (on quit, or before a domain reload).</summary>
         public static void Close()
         {
+            Application.quitting -= Close;
+#if UNITY_EDITOR
+            UnityEditor.AssemblyReloadEvents.beforeAssemblyReload -= Close;
+#endif
             var engine = shared;
             shared = null;
             if (engine != null)
