@@ -411,7 +411,9 @@ void gaia_error_free(GaiaError *error);
 /*
  Subscribes `callback(user_data, event_json)` to every event from now on.
  It runs on one engine thread per subscription, in `seq` order, and may
- call back into the library (even `gaia_subscription_free` on itself).
+ call back into the library (even `gaia_subscription_free` on itself). A
+ callback that falls thousands of events behind receives one
+ `events_lost` event saying how many it missed.
 
  # Safety
  `engine` a live handle; `out_subscription` points to a writable

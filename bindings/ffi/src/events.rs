@@ -37,6 +37,10 @@ enum Kind {
     Queue(Mutex<EventStream>),
 }
 
+/// Events a callback subscription holds for a slow callback before it drops
+/// them (and says how many with one `events_lost`), as the core's streams do.
+const QUEUE_CAPACITY: usize = 4_096;
+
 /// Events waiting for the dispatch thread, and whether a callback is running.
 struct Dispatch {
     state: Mutex<DispatchState>,
@@ -45,6 +49,8 @@ struct Dispatch {
 
 struct DispatchState {
     queue: VecDeque<CString>,
+    /// Events dropped since the queue was last full, not yet reported.
+    lost: u64,
     closed: bool,
     /// Callbacks running now (0 or 1: one dispatch thread).
     running: usize,
@@ -72,7 +78,7 @@ impl Dispatch {
             if state.closed {
                 return;
             }
-            let Some(event) = state.queue.pop_front() else {
+            let Some(event) = state.queue.pop_front().or_else(|| state.lost_notice()) else {
                 state = self.wait(state);
                 continue;
             };
@@ -103,17 +109,52 @@ impl EventSink for CallbackSink {
         }) else {
             return;
         };
-        let mut state = self.dispatch.lock();
-        if !state.closed {
-            state.queue.push_back(json);
-            self.dispatch.changed.notify_all();
+        self.dispatch.lock().push(json);
+        self.dispatch.changed.notify_all();
+    }
+}
+
+impl DispatchState {
+    /// Queues an event, or drops it while the queue is full.
+    fn push(&mut self, event: CString) {
+        if self.closed {
+            return;
         }
+        if self.queue.len() >= QUEUE_CAPACITY {
+            self.lost += 1;
+            return;
+        }
+        // The loss is reported where it happened: before what came after.
+        if let Some(notice) = self.lost_notice() {
+            self.queue.push_back(notice);
+        }
+        self.queue.push_back(event);
+    }
+
+    /// One `events_lost` for the events dropped so far, if any were.
+    fn lost_notice(&mut self) -> Option<CString> {
+        if self.lost == 0 {
+            return None;
+        }
+        let event = Event {
+            seq: 0,
+            at: gaia::Timestamp::now(),
+            job_id: None,
+            kind: gaia::EventKind::EventsLost {
+                count: std::mem::take(&mut self.lost),
+            },
+        };
+        to_json(&event)
+            .ok()
+            .and_then(|json| CString::new(json).ok())
     }
 }
 
 /// Subscribes `callback(user_data, event_json)` to every event from now on.
 /// It runs on one engine thread per subscription, in `seq` order, and may
-/// call back into the library (even `gaia_subscription_free` on itself).
+/// call back into the library (even `gaia_subscription_free` on itself). A
+/// callback that falls thousands of events behind receives one
+/// `events_lost` event saying how many it missed.
 ///
 /// # Safety
 /// `engine` a live handle; `out_subscription` points to a writable
@@ -136,6 +177,7 @@ pub unsafe extern "C" fn gaia_subscribe(
         let dispatch = Arc::new(Dispatch {
             state: Mutex::new(DispatchState {
                 queue: VecDeque::new(),
+                lost: 0,
                 closed: false,
                 running: 0,
                 thread: None,
@@ -278,5 +320,59 @@ fn stop(subscription: GaiaSubscription) {
     drop(state);
     if let Some(thread) = thread {
         let _ = thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn state() -> DispatchState {
+        DispatchState {
+            queue: VecDeque::new(),
+            lost: 0,
+            closed: false,
+            running: 0,
+            thread: None,
+        }
+    }
+
+    fn event(n: usize) -> CString {
+        CString::new(format!("{{\"n\":{n}}}")).unwrap()
+    }
+
+    fn kind(json: &CString) -> serde_json::Value {
+        let value: serde_json::Value = serde_json::from_slice(json.as_bytes()).unwrap();
+        value["type"].clone()
+    }
+
+    #[test]
+    fn a_full_queue_drops_events_and_reports_them_once() {
+        let mut state = state();
+        for n in 0..QUEUE_CAPACITY + 10 {
+            state.push(event(n));
+        }
+        assert_eq!((state.queue.len(), state.lost), (QUEUE_CAPACITY, 10));
+
+        // The callback caught up: the loss comes before what follows it.
+        state.queue.clear();
+        state.push(event(0));
+        assert_eq!(state.queue.len(), 2);
+        assert_eq!(kind(&state.queue[0]), "events_lost");
+        let notice: serde_json::Value = serde_json::from_slice(state.queue[0].as_bytes()).unwrap();
+        assert_eq!(notice["count"], 10);
+        assert_eq!(state.queue[1], event(0));
+        assert_eq!(state.lost, 0);
+    }
+
+    #[test]
+    fn a_loss_with_nothing_after_it_is_reported_when_the_queue_drains() {
+        let mut state = state();
+        state.lost = 3;
+        let notice = state.lost_notice().unwrap();
+        assert_eq!(kind(&notice), "events_lost");
+        assert!(state.lost_notice().is_none(), "reported once");
     }
 }

@@ -387,7 +387,9 @@ namespace Gaia.Native
         /// <summary>
         ///  Subscribes `callback(user_data, event_json)` to every event from now on.
         ///  It runs on one engine thread per subscription, in `seq` order, and may
-        ///  call back into the library (even `gaia_subscription_free` on itself).
+        ///  call back into the library (even `gaia_subscription_free` on itself). A
+        ///  callback that falls thousands of events behind receives one
+        ///  `events_lost` event saying how many it missed.
         ///
         ///  # Safety
         ///  `engine` a live handle; `out_subscription` points to a writable
