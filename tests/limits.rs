@@ -292,6 +292,7 @@ impl Provider for ChargesThenFails {
             provider: "charging".into(),
             message: "the prediction failed after running".into(),
             retryable: false,
+            retry_after: None,
         })
     }
 }

@@ -149,6 +149,8 @@ pub enum Error {
         message: String,
         /// Whether a retry may succeed (5xx, connection reset).
         retryable: bool,
+        /// The provider's `Retry-After` (a 503 may send one), when it sent one.
+        retry_after: Option<Duration>,
     },
     /// A provider rate-limited the call.
     #[error("{provider}: rate limited{}", retry_after.map(|d| format!(", retry after {:.1}s", d.as_secs_f64())).unwrap_or_default())]
@@ -253,7 +255,9 @@ impl Error {
     /// How long the provider asked us to wait before the next attempt.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after, .. } => *retry_after,
+            Self::RateLimited { retry_after, .. } | Self::Provider { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         }
     }

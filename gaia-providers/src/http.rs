@@ -324,12 +324,18 @@ impl HttpProvider {
         };
         let status = response.status();
         if !status.is_success() {
-            return Err(self.download_failure(status, &shown));
+            let retry_after = retry_after_of(response.headers(), SystemTime::now());
+            return Err(self.download_failure(status, &shown, retry_after));
         }
         self.stream_to_staging(response, cx).await
     }
 
-    fn download_failure(&self, status: StatusCode, shown: &str) -> Error {
+    fn download_failure(
+        &self,
+        status: StatusCode,
+        shown: &str,
+        retry_after: Option<Duration>,
+    ) -> Error {
         let (message, retryable) = match status.as_u16() {
             401 | 403 | 404 | 410 => (
                 format!(
@@ -354,6 +360,7 @@ impl HttpProvider {
             provider: self.name.to_owned(),
             message,
             retryable,
+            retry_after: retry_after.filter(|_| retryable),
         }
     }
 
@@ -399,6 +406,7 @@ pub fn transport_error(provider: &str, error: reqwest::Error) -> Error {
             gaia_core::with_causes(&error.without_url())
         ),
         retryable: !cannot_build,
+        retry_after: None,
     }
 }
 

@@ -546,11 +546,13 @@ fn check_succeeded(task: &Task) -> Result<()> {
             provider: NAME.into(),
             message: format!("task {} failed: {}", task.id, error.describe()),
             retryable: false,
+            retry_after: None,
         }),
         TaskStatus::Canceled => Err(Error::Provider {
             provider: NAME.into(),
             message: format!("task {} was canceled on Meshy", task.id),
             retryable: false,
+            retry_after: None,
         }),
         TaskStatus::Pending | TaskStatus::InProgress => Err(Error::Internal(format!(
             "task {} finished while still running",

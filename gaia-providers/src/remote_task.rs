@@ -235,6 +235,7 @@ mod tests {
             provider: "p".into(),
             message: "HTTP 503".into(),
             retryable: true,
+            retry_after: None,
         }
     }
 
@@ -263,6 +264,7 @@ mod tests {
             provider: "p".into(),
             message: "key refused".into(),
             retryable: false,
+            retry_after: None,
         };
         assert!(failures.absorb::<()>(&cx, Err(refused)).is_err());
         assert!(failures.absorb::<()>(&cx, Err(Error::Canceled)).is_err());

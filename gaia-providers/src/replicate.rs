@@ -606,6 +606,7 @@ fn fatal(message: String) -> Error {
         provider: NAME.into(),
         message,
         retryable: false,
+        retry_after: None,
     }
 }
 

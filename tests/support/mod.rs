@@ -229,6 +229,7 @@ pub fn server_error() -> Error {
         provider: "cheap".into(),
         message: "HTTP 500".into(),
         retryable: true,
+        retry_after: None,
     }
 }
 

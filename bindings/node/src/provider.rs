@@ -194,6 +194,7 @@ impl JsProvider {
             provider: self.name.clone(),
             message: message.to_owned(),
             retryable: false,
+            retry_after: None,
         }
     }
 

@@ -205,6 +205,7 @@ pub fn from_py_err(py: Python<'_>, err: &PyErr, provider: &str) -> Error {
                 provider,
                 message,
                 retryable,
+                retry_after: None,
             }
         }
     }

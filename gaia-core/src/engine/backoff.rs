@@ -6,6 +6,10 @@ use rand::Rng;
 
 use crate::config::RetryConfig;
 
+/// The longest `Retry-After` a job waits for: a provider asking for more
+/// (or a garbled header) does not park the job for days.
+const MAX_PROVIDER_WAIT: Duration = Duration::from_secs(3_600);
+
 /// What to do after a retryable failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NextAttempt {
@@ -21,7 +25,8 @@ pub(crate) struct NextAttempt {
 /// the same candidate with exponential backoff and jitter (or the provider's
 /// Retry-After), or fall back to the next candidate at once when this one
 /// failed `attempts_per_provider` times in a row. The list wraps around, so
-/// the job's `max_attempts` is the only bound.
+/// the job's `max_attempts` is the only bound; back at its first candidate
+/// after every one failed, the job backs off before it starts over.
 pub(crate) fn plan(
     policy: &RetryConfig,
     candidates: usize,
@@ -33,13 +38,21 @@ pub(crate) fn plan(
     let failures = candidate_failures + 1;
     let candidates = u32::try_from(candidates.max(1)).unwrap_or(u32::MAX);
     if failures >= policy.attempts_per_provider.max(1) && candidates > 1 {
+        let next = (candidate_index + 1) % candidates;
+        let wrapped = next == 0;
         return NextAttempt {
-            candidate_index: (candidate_index + 1) % candidates,
+            candidate_index: next,
             candidate_failures: 0,
-            delay: Duration::ZERO,
+            delay: if wrapped {
+                jittered(policy, attempt)
+            } else {
+                Duration::ZERO
+            },
         };
     }
-    let delay = retry_after.unwrap_or_else(|| jittered(policy, attempt));
+    let backoff = jittered(policy, attempt);
+    // A provider's wait, when longer, wins; bounded, since it comes from the wire.
+    let delay = retry_after.map_or(backoff, |wait| wait.min(MAX_PROVIDER_WAIT).max(backoff));
     NextAttempt {
         candidate_index,
         candidate_failures: failures,
@@ -96,12 +109,23 @@ mod tests {
         );
         let wrapped = plan(&policy(), 2, 1, 1, 4, None);
         assert_eq!(wrapped.candidate_index, 0);
+        // Every candidate failed: starting over waits (100 ms · 2³, capped).
+        assert!(
+            (500..=1_000).contains(&wrapped.delay.as_millis()),
+            "{:?}",
+            wrapped.delay
+        );
     }
 
     #[test]
     fn honours_retry_after_and_caps_backoff() {
         let next = plan(&policy(), 1, 0, 0, 1, Some(Duration::from_secs(7)));
         assert_eq!(next.delay, Duration::from_secs(7));
+        let years = Some(Duration::from_secs(86_400 * 365 * 3));
+        assert_eq!(plan(&policy(), 1, 0, 0, 1, years).delay, MAX_PROVIDER_WAIT);
+        // A wait shorter than the backoff does not hurry the job.
+        let soon = plan(&policy(), 1, 0, 0, 4, Some(Duration::ZERO));
+        assert!(soon.delay >= Duration::from_millis(400), "{:?}", soon.delay);
         let late = plan(&policy(), 1, 0, 5, 12, None);
         assert!(
             late.delay <= Duration::from_millis(1_000) && late.delay >= Duration::from_millis(500)

@@ -13,9 +13,10 @@ use crate::store::ClaimedJob;
 pub(crate) struct TaskCharge {
     /// The job's checkpoint as claimed, and what it was charged so far.
     claimed: Option<(String, Money)>,
-    /// The task this attempt runs: the checkpoint it resumes, or the one
-    /// its provider saved.
-    current: Mutex<Option<String>>,
+    /// The task this attempt runs (the checkpoint it resumes, or the one
+    /// its provider saved), and what the attempt's cost report includes
+    /// that was charged before it.
+    current: Mutex<Option<(String, Money)>>,
 }
 
 impl TaskCharge {
@@ -31,20 +32,27 @@ impl TaskCharge {
 
     /// The attempt resumes the job's checkpoint task.
     pub(crate) fn resume(&self, task: &str) {
-        *lock(&self.current) = Some(task.to_owned());
-    }
-
-    /// The provider saved a checkpoint: the attempt runs that task.
-    pub(crate) fn saved(&self, task: String) {
-        *lock(&self.current) = Some(task);
-    }
-
-    /// What the attempt's task was charged before the attempt.
-    fn before(&self) -> Money {
-        match (&*lock(&self.current), &self.claimed) {
-            (Some(current), Some((task, charged))) if current == task => *charged,
+        let before = match &self.claimed {
+            Some((claimed, charged)) if claimed == task => *charged,
             _ => Money::ZERO,
-        }
+        };
+        *lock(&self.current) = Some((task.to_owned(), before));
+    }
+
+    /// The provider saved a checkpoint: the attempt runs that task. A
+    /// follow-on of the task it resumed (a refine after its preview) carries
+    /// what was charged before, which the call's cost report still includes.
+    pub(crate) fn saved(&self, task: String) {
+        let mut current = lock(&self.current);
+        let before = current.as_ref().map_or(Money::ZERO, |(_, before)| *before);
+        *current = Some((task, before));
+    }
+
+    /// What the attempt's cost report includes that was charged before it.
+    fn before(&self) -> Money {
+        lock(&self.current)
+            .as_ref()
+            .map_or(Money::ZERO, |(_, before)| *before)
     }
 
     /// What the attempt owes of the cost its provider reported for its
@@ -95,6 +103,20 @@ mod tests {
         // The provider re-saves the same task: still the same charges.
         charge.saved("task-1".to_owned());
         assert_eq!(charge.owed(Money::from_micros(1_000)).micros(), 300);
+    }
+
+    #[test]
+    fn a_follow_on_of_a_resumed_task_carries_its_charge() {
+        // A preview charged 400 before; the retry resumes it and starts the
+        // refine, reporting 600 for both.
+        let charge = TaskCharge::new(&claimed(Some("preview:1"), 400));
+        charge.resume("preview:1");
+        charge.saved("refine:2:1".to_owned());
+        assert_eq!(charge.owed(Money::from_micros(600)).micros(), 200);
+        assert_eq!(
+            charge.checkpoint_charged(Money::from_micros(200)).micros(),
+            600
+        );
     }
 
     #[test]

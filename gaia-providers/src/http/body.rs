@@ -26,6 +26,7 @@ pub fn bad_shape(provider: &str, field: &str, problem: impl std::fmt::Display) -
         provider: provider.to_owned(),
         message: format!("unexpected response: `{field}` {problem}"),
         retryable: false,
+        retry_after: None,
     }
 }
 
@@ -38,6 +39,7 @@ pub fn too_large(provider: &str, cap: u64) -> Error {
              (providers.{provider}.max_download_bytes)"
         ),
         retryable: false,
+        retry_after: None,
     }
 }
 
@@ -54,6 +56,7 @@ pub fn parse_json<'de, T: Deserialize<'de>>(provider: &str, bytes: &'de [u8]) ->
                 provider: provider.to_owned(),
                 message: format!("malformed JSON in the response: {inner}"),
                 retryable: false,
+                retry_after: None,
             }
         } else {
             bad_shape(provider, &path, format_args!("is invalid: {inner}"))

@@ -138,6 +138,7 @@ impl ErrorResponse {
             provider: self.provider.clone(),
             message: message.into(),
             retryable: false,
+            retry_after: None,
         }
     }
 
@@ -160,6 +161,7 @@ impl ErrorResponse {
                     self.message()
                 ),
                 retryable: true,
+                retry_after: self.retry_after,
             },
             code => self.fatal(format!("request failed (HTTP {code}): {}", self.message())),
         }
@@ -221,11 +223,11 @@ fn truncate(text: &str, max_chars: usize) -> String {
 /// sends) or `Retry-After` (delta-seconds or an HTTP-date).
 pub fn retry_after_of(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // `try_from`: a value too large for a `Duration` is no wait we know.
     if let Some(ms) = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok())
-        && ms.is_finite()
-        && ms >= 0.0
+        && let Ok(wait) = Duration::try_from_secs_f64(ms / 1000.0)
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Some(wait);
     }
     parse_retry_after(header("retry-after")?, now)
 }
@@ -239,7 +241,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+        return Duration::try_from_secs_f64(seconds).ok();
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -261,7 +263,7 @@ mod tests {
     fn retry_after_takes_seconds_and_http_dates() {
         let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT")
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let cases: [(&str, Option<Duration>); 8] = [
+        let cases: [(&str, Option<Duration>); 10] = [
             ("120", Some(Duration::from_secs(120))),
             (" 0 ", Some(Duration::ZERO)),
             ("1.5", Some(Duration::from_millis(1500))),
@@ -276,6 +278,9 @@ mod tests {
             ("Wed, 21 Oct 2015 07:00:00 GMT", Some(Duration::ZERO)),
             ("-5", None),
             ("soon", None),
+            // Too large for a Duration: ignored, not a panic.
+            ("1e300", None),
+            ("NaN", None),
         ];
         for (value, expected) in cases {
             assert_eq!(parse_retry_after(value, now), expected, "{value:?}");
@@ -296,6 +301,12 @@ mod tests {
             Some(Duration::from_millis(250))
         );
         assert_eq!(retry_after_of(&HeaderMap::new(), SystemTime::now()), None);
+        headers.insert("retry-after-ms", HeaderValue::from_static("1e30"));
+        assert_eq!(
+            retry_after_of(&headers, SystemTime::now()),
+            Some(Duration::from_secs(20)),
+            "an impossible retry-after-ms is skipped"
+        );
     }
 
     #[test]
@@ -318,6 +329,10 @@ mod tests {
         }
         let limited = failure(429, "").default_error();
         assert_eq!(limited.retry_after(), Some(Duration::from_secs(3)));
+        // An unavailable server says when to come back, too.
+        let unavailable = failure(503, "").default_error();
+        assert_eq!(unavailable.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(failure(400, "").default_error().retry_after(), None);
     }
 
     #[test]
