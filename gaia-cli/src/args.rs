@@ -16,9 +16,10 @@ pub struct Cli {
     /// Print JSON (the wire format) instead of text.
     #[arg(long, global = true)]
     pub json: bool,
-    /// The folder holding the default SQLite database and blobs.
-    #[arg(long, global = true, env = "GAIA_PATH", default_value = ".gaia")]
-    pub path: PathBuf,
+    /// The folder holding the default SQLite database and blobs [default:
+    /// the config file's `path`, else .gaia].
+    #[arg(long, global = true, env = "GAIA_PATH")]
+    pub path: Option<PathBuf>,
     /// A database URL (sqlite://…, postgres://…); overrides --path for the database.
     #[arg(long, global = true, env = "GAIA_DATABASE_URL")]
     pub database: Option<String>,
@@ -206,7 +207,9 @@ pub enum JobsCommand {
         /// The job id.
         id: String,
     },
-    /// Run and follow a job until it ends.
+    /// Run and follow a job until it ends; fails with the job's error
+    /// unless it succeeded. With --json, one job object per line as it
+    /// changes (JSON Lines).
     Watch {
         /// The job id.
         id: String,

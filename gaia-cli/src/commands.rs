@@ -38,7 +38,9 @@ impl Context {
             }
             None => EngineConfig::default(),
         };
-        config.path = Some(cli.path.clone());
+        if cli.path.is_some() {
+            config.path = cli.path.clone();
+        }
         if cli.database.is_some() {
             config.database = cli.database.clone();
         }
@@ -138,4 +140,17 @@ async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A job that ended: `Ok` when it succeeded, else the error the command
+/// fails with (the job's own).
+pub async fn ended(engine: &Engine, job: &Job) -> Result<()> {
+    if job.status == JobStatus::Succeeded {
+        return Ok(());
+    }
+    Err(engine
+        .first_asset(job)
+        .await
+        .err()
+        .unwrap_or(Error::Canceled))
 }

@@ -7,12 +7,16 @@ mod output;
 use std::process::ExitCode;
 
 use clap::Parser;
+use gaia::Error;
 
 use args::{Cli, Command};
 use output::Output;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return argument_error(&e),
+    };
     init_tracing(cli.verbose);
     let out = Output::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -21,22 +25,56 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error[internal]: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+            return fail(
+                &out,
+                &Error::Internal(format!("cannot start the runtime: {e}")),
+            );
         }
     };
     match runtime.block_on(run(cli, &out)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            out.error(&e);
-            ExitCode::from(exit_status(&e))
-        }
+        Err(e) => fail(&out, &e),
     }
+}
+
+fn fail(out: &Output, error: &Error) -> ExitCode {
+    out.error(error);
+    ExitCode::from(exit_status(error))
+}
+
+/// A command line clap cannot read fails as `invalid_request`, in the shape
+/// of every other failure (its usage hint follows in text); `--help` and
+/// `--version` print as usual.
+fn argument_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = error.print();
+        return ExitCode::SUCCESS;
+    }
+    // Parsing failed, so `--json` is looked for by hand.
+    let out = Output::new(std::env::args().any(|arg| arg == "--json"));
+    let rendered = error.render().to_string();
+    let (message, hint) = match error.kind() {
+        // `gaia jobs`: the rendering is the command's help.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            ("a subcommand is needed", rendered.as_str())
+        }
+        _ => {
+            let (first, hint) = rendered.split_once('\n').unwrap_or((&rendered, ""));
+            (first.trim().trim_start_matches("error:").trim(), hint)
+        }
+    };
+    let code = fail(&out, &Error::invalid("arguments", message));
+    out.note(hint.trim());
+    code
 }
 
 /// The exit status: the C ABI's status number of the error code, so scripts
 /// can tell failures apart.
-fn exit_status(error: &gaia::Error) -> u8 {
+fn exit_status(error: &Error) -> u8 {
     u8::try_from(error.code().status()).unwrap_or(1)
 }
 

@@ -115,9 +115,15 @@ impl Output {
         }
     }
 
+    /// A job's state as `jobs watch` follows it: one compact JSON object
+    /// per line (JSON Lines) with `--json`.
     pub fn watch_line(&self, job: &Job) {
         if self.json {
-            return self.print_json(job);
+            match serde_json::to_string(job) {
+                Ok(line) => println!("{line}"),
+                Err(e) => eprintln!("error[internal]: cannot print JSON: {e}"),
+            }
+            return;
         }
         println!(
             "{} {:9} {:>3}% attempt {}",

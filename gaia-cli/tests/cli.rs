@@ -162,16 +162,48 @@ fn queues_without_waiting_then_watch_runs_it() {
     ));
     assert_eq!(job["status"], "queued");
     let id = job["id"].as_str().unwrap();
-    let watched = gaia(dir.path(), &["jobs", "watch", id]);
+    let watched = gaia(dir.path(), &["jobs", "watch", id, "--json"]);
     assert!(
         watched.status.success(),
         "{}",
         String::from_utf8_lossy(&watched.stderr)
     );
-    assert!(String::from_utf8_lossy(&watched.stdout).contains("succeeded"));
+    // JSON Lines: one job per line as it changed, the last one ended.
+    let states: Vec<serde_json::Value> = String::from_utf8_lossy(&watched.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(states.last().unwrap()["status"], "succeeded", "{states:?}");
     let shown = json(&gaia(dir.path(), &["jobs", "show", id, "--json"]));
     assert_eq!(shown["job"]["status"], "succeeded");
     assert_eq!(shown["job"]["asset_ids"].as_array().unwrap().len(), 1);
+
+    // A job that did not succeed fails the watch with its error.
+    let queued = json(&gaia(
+        dir.path(),
+        &["generate", "image", "sand", "--no-wait", "--json"],
+    ));
+    let id = queued["id"].as_str().unwrap();
+    json(&gaia(dir.path(), &["jobs", "cancel", id, "--json"]));
+    let (_, stderr) = failure(&gaia(dir.path(), &["jobs", "watch", id]));
+    assert!(stderr.contains("error[canceled]"), "{stderr}");
+}
+
+/// A config file's `path` holds unless `--path` is given.
+#[test]
+fn the_config_file_chooses_the_store_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gaia.json"), r#"{"path": "studio"}"#).unwrap();
+    let config = ["--config", "gaia.json"];
+    json(&gaia(
+        dir.path(),
+        &[&config[..], &["costs", "--json"]].concat(),
+    ));
+    assert!(dir.path().join("studio").is_dir());
+    assert!(!dir.path().join(".gaia").exists());
+    let flagged = [&config[..], &["--path", "other", "costs", "--json"]].concat();
+    json(&gaia(dir.path(), &flagged));
+    assert!(dir.path().join("other").is_dir());
 }
 
 #[test]
@@ -258,6 +290,29 @@ fn every_failure_exits_non_zero_with_its_code() {
         );
         assert_ne!(status, 0);
     }
+    // What the argument parser refuses is `invalid_request` too, with the
+    // same exit status, in JSON with --json.
+    let (invalid, _) = failure(&gaia(dir.path(), &["jobs", "list", "--limit", "0"]));
+    for args in [
+        &["generate", "image", "x", "--bogus"][..],
+        &["generate", "image", "x", "--seed", "-1"],
+        &["jobs"],
+    ] {
+        let (status, stderr) = failure(&gaia(dir.path(), args));
+        assert!(
+            stderr.contains("error[invalid_request]"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(status, invalid, "{args:?}");
+    }
+    let (status, stderr) = failure(&gaia(
+        dir.path(),
+        &["generate", "image", "x", "--bogus", "--json"],
+    ));
+    let error: serde_json::Value = serde_json::from_str(stderr.trim()).unwrap();
+    assert_eq!(error["error"]["code"], "invalid_request", "{stderr}");
+    assert_eq!(status, invalid);
+    assert!(gaia(dir.path(), &["--help"]).status.success());
     let long = "a".repeat(4_001);
     let (_, stderr) = failure(&gaia(dir.path(), &["generate", "image", &long]));
     assert!(stderr.contains("spec.prompt"), "{stderr}");

@@ -147,12 +147,16 @@ impl ElevenLabsProvider {
 
     /// Makes one output: posts `body` to `path`, streams the audio to
     /// staging, and returns it with the credits charged (`character-cost`).
+    /// One call. What it was charged (`character-cost`, else `estimate`)
+    /// is added to `billed_before` and reported as soon as its headers are
+    /// in: the call is paid for even if its audio then fails to download.
     async fn one(
         &self,
         path: &str,
         body: &impl Serialize,
+        (billed_before, estimate): (Money, Money),
         cx: &GenerateContext,
-    ) -> Result<(StagedOutput, Option<Money>)> {
+    ) -> Result<(StagedOutput, Money)> {
         let request = self
             .http
             .post(path)
@@ -165,12 +169,14 @@ impl ElevenLabsProvider {
             .get("character-cost")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(credits_price);
+            .map_or(estimate, credits_price);
+        let billed = billed_before.saturating_add(charged);
+        cx.report_cost(billed);
         let staged = self.http.stream_to_staging(response, cx).await?;
-        Ok((staged, charged))
+        Ok((staged, billed))
     }
 
-    /// Runs `count` calls, reporting the cost so far after each.
+    /// Runs `count` calls, reporting the cost so far with each.
     async fn generate_each<'a>(
         &self,
         path: &str,
@@ -183,9 +189,10 @@ impl ElevenLabsProvider {
         let mut cost = Money::ZERO;
         for index in 0..count {
             cx.check_canceled()?;
-            let (staged, charged) = self.one(path, &body_for(index), cx).await?;
-            cost = cost.saturating_add(charged.unwrap_or(estimate_each));
-            cx.report_cost(cost);
+            let (staged, billed) = self
+                .one(path, &body_for(index), (cost, estimate_each), cx)
+                .await?;
+            cost = billed;
             outputs.push(staged);
             cx.progress(Progress::fraction(u64::from(index) + 1, u64::from(count)));
         }

@@ -229,9 +229,9 @@ impl StabilityProvider {
             let seed = spec.seed.map(|s| s.wrapping_add(u32::from(index)));
             let form = generation_form(model, spec, seed)?;
             let path = format!("/v2beta/stable-image/generate/{}", model.endpoint);
-            outputs.push(self.post_for_image(&path, form, cx).await?);
-            // Each call is billed once it succeeds.
-            cx.report_cost(model.price().times(u32::from(index) + 1));
+            // Each call is billed once it succeeds: the cost so far.
+            let billed = model.price().times(u32::from(index) + 1);
+            outputs.push(self.post_for_image(&path, form, billed, cx).await?);
             cx.progress(Progress::fraction(u64::from(index) + 1, u64::from(count)));
         }
         Ok(Generation {
@@ -257,18 +257,18 @@ impl StabilityProvider {
         if let Some(prompt) = prompt {
             form = form.text("prompt", prompt.to_owned());
         }
+        let cost = upscale_price(mode);
         let output = match mode {
             UpscaleMode::Fast => {
-                self.post_for_image("/v2beta/stable-image/upscale/fast", form, cx)
+                self.post_for_image("/v2beta/stable-image/upscale/fast", form, cost, cx)
                     .await?
             }
             UpscaleMode::Conservative => {
-                self.post_for_image("/v2beta/stable-image/upscale/conservative", form, cx)
-                    .await?
+                let path = "/v2beta/stable-image/upscale/conservative";
+                self.post_for_image(path, form, cost, cx).await?
             }
             UpscaleMode::Creative => self.start_creative(form, cx).await?,
         };
-        let cost = upscale_price(mode);
         cx.report_cost(cost);
         Ok(Generation {
             outputs: vec![output],
@@ -305,14 +305,16 @@ impl StabilityProvider {
             })
         })
         .await?;
-        self.stage_image(response, cx).await
+        self.stage_image(response, None, cx).await
     }
 
-    /// Posts a multipart form asking for image bytes, and stages them.
+    /// Posts a multipart form asking for image bytes, and stages them; the
+    /// call's cost so far (`billed`) is due once it succeeded.
     async fn post_for_image(
         &self,
         path: &str,
         form: Form,
+        billed: Money,
         cx: &GenerateContext,
     ) -> Result<StagedOutput> {
         let request = self
@@ -321,14 +323,17 @@ impl StabilityProvider {
             .header("accept", "image/*")
             .multipart(form);
         let response = self.http.send(request).await?;
-        self.stage_image(response, cx).await
+        self.stage_image(response, Some(billed), cx).await
     }
 
     /// Refuses a filtered image, then streams the bytes to staging with
     /// the seed Stability used.
+    /// `billed` is reported before the body streams: the call is paid for
+    /// even if its download then fails.
     async fn stage_image(
         &self,
         response: http::Response,
+        billed: Option<Money>,
         cx: &GenerateContext,
     ) -> Result<StagedOutput> {
         let header = |name: &str| {
@@ -345,6 +350,9 @@ impl StabilityProvider {
                          (finish-reason CONTENT_FILTERED)"
                     .into(),
             });
+        }
+        if let Some(billed) = billed {
+            cx.report_cost(billed);
         }
         let seed = header("seed").and_then(|s| s.parse::<u64>().ok());
         let staged = self.http.stream_to_staging(response, cx).await?;

@@ -272,4 +272,8 @@ async fn a_streamed_body_over_the_cap_fails_cleanly() {
     assert!(!error.is_retryable());
     assert!(error.to_string().contains("download cap"), "{error}");
     assert_eq!(staged_files(&dir), 0);
+    // The call succeeded at ElevenLabs, so it is billed: its estimate, as
+    // the response named no `character-cost`.
+    let estimate = provider.estimate(SFX_MODEL, &sfx(None).into());
+    assert_eq!(cx.reported_cost(), estimate.ok());
 }

@@ -250,6 +250,11 @@ async fn a_streamed_body_over_the_cap_fails_cleanly() {
     assert!(!error.is_retryable());
     assert!(error.to_string().contains("download cap"), "{error}");
     assert_eq!(staged_files(&dir), 0, "the partial file must be removed");
+    // The call succeeded at Stability, so it is billed: Core is 3 credits.
+    assert_eq!(
+        cx.reported_cost(),
+        Some(gaia_core::Money::from_micros(30_000))
+    );
 }
 
 fn upscale_call(dir: &std::path::Path, mode: UpscaleMode) -> gaia_core::Call {

@@ -39,17 +39,14 @@ async fn submit_and_follow(
     let bar = progress_bar(out);
     let follow = follow_progress(events, job.id, bar.clone());
     let done = tokio::select! {
-        done = engine.wait(job.id) => done?,
-        () = follow => engine.wait(job.id).await?,
+        done = engine.wait(job.id) => done,
+        () = follow => engine.wait(job.id).await,
+        // Ctrl-C stops the job too, rather than leaving it to a later run.
+        _ = tokio::signal::ctrl_c() => engine.cancel(job.id).await.and(Err(Error::Canceled)),
     };
     bar.finish_and_clear();
-    if done.status != JobStatus::Succeeded {
-        return Err(engine
-            .first_asset(&done)
-            .await
-            .err()
-            .unwrap_or(Error::Canceled));
-    }
+    let done = done?;
+    super::ended(engine, &done).await?;
     let mut written = Vec::new();
     for id in &done.asset_ids {
         let asset = engine.asset(*id).await?;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use gaia::{Error, JobFilter, JobStatus, PageRequest, Result};
 
-use super::{Context, job_id};
+use super::{Context, ended, job_id};
 use crate::args::{JobsArgs, JobsCommand};
 use crate::output::Output;
 
@@ -96,7 +96,7 @@ async fn watch(engine: &gaia::Engine, id: gaia::JobId, out: &Output) -> Result<(
             last = Some(state);
         }
         if job.status.is_terminal() {
-            return Ok(());
+            return ended(engine, &job).await;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -65,16 +65,17 @@ impl ProviderSettings {
         if configured.and_then(|c| c.enabled) == Some(false) {
             return None;
         }
+        // Trimmed: a key pasted from a Windows `.env` ends in `\r`, which
+        // no header may carry, and the call would go out without it.
         let api_key = configured
-            .and_then(|c| c.api_key.clone())
-            .filter(|key| !key.expose().trim().is_empty())
+            .and_then(|c| c.api_key.as_ref())
+            .map(|key| key.expose().trim().to_owned())
+            .filter(|key| !key.is_empty())
             .or_else(|| {
-                provider
-                    .key_var
-                    .and_then(env)
-                    .filter(|key| !key.trim().is_empty())
-                    .map(Secret::new)
-            })?;
+                let key = provider.key_var.and_then(env)?;
+                Some(key.trim().to_owned()).filter(|key| !key.is_empty())
+            })
+            .map(Secret::new)?;
         Some(Self::build(provider, configured, Some(api_key), env))
     }
 
@@ -174,6 +175,18 @@ mod tests {
         assert_eq!(settings.base_url, "https://api.openai.com/v1");
         assert_eq!(settings.timeout, DEFAULT_TIMEOUT);
         assert_eq!(settings.max_download_bytes, DEFAULT_MAX_DOWNLOAD_BYTES);
+    }
+
+    #[test]
+    fn keys_are_trimmed_wherever_they_come_from() {
+        let env = env_of(&[("OPENAI_API_KEY", " sk-env\r\n")]);
+        let from_env = ProviderSettings::with_key(&config("{}"), &OPENAI, &env);
+        let key =
+            |s: Option<ProviderSettings>| s.and_then(|s| s.api_key).map(|k| k.expose().to_owned());
+        assert_eq!(key(from_env).as_deref(), Some("sk-env"));
+        let configured = config(r#"{"providers":{"openai":{"api_key":"sk-conf\r\n"}}}"#);
+        let from_config = ProviderSettings::with_key(&configured, &OPENAI, &env_of(&[]));
+        assert_eq!(key(from_config).as_deref(), Some("sk-conf"));
     }
 
     #[test]
