@@ -472,16 +472,13 @@ async fn events_arrive_in_order_with_increasing_seq() {
         vec![Scripted::new("cheap", Money::from_micros(3), vec![])],
     )
     .await;
-    let mut events = engine.events();
+    let events = engine.events();
     let asset = engine.generate(image_request("ordered")).await.unwrap();
-    let mut seen = Vec::new();
-    while let Some(event) = events.next().await {
-        let done = matches!(event.kind, EventKind::JobSucceeded { .. });
-        seen.push(event);
-        if done {
-            break;
-        }
-    }
+    engine.close().await.unwrap();
+    // The stream ends with the engine, after every event it holds.
+    let seen: Vec<gaia::Event> = tokio::time::timeout(Duration::from_secs(10), events.collect())
+        .await
+        .expect("the stream ends when the engine closes");
     let types: Vec<&str> = seen.iter().map(|e| e.type_name()).collect();
     assert_eq!(
         types,
@@ -500,7 +497,10 @@ async fn events_arrive_in_order_with_increasing_seq() {
     assert!(
         matches!(&seen[2].kind, EventKind::AssetCreated { asset_id, .. } if *asset_id == asset.id)
     );
-    engine.close().await.unwrap();
+    assert!(
+        engine.events().next().await.is_none(),
+        "a stream of a closed engine ends at once"
+    );
 }
 
 #[tokio::test]

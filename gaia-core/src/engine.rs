@@ -868,7 +868,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Every event from now on, in order.
+    /// Every event from now on, in order. The stream ends when the engine
+    /// closes, after the events it still holds.
     pub fn events(&self) -> EventStream {
         self.shared.events.subscribe()
     }
@@ -886,8 +887,9 @@ impl Engine {
 
     /// Stops gracefully: no new claims; running jobs get the configured grace
     /// period to finish, then are released for another worker; sinks deliver
-    /// the events they queued ([`EventSink::flush`]). Calls after `close`
-    /// fail; closing twice is fine.
+    /// the events they queued ([`EventSink::flush`]), and every stream of
+    /// [`Engine::events`] ends. Calls after `close` fail; closing twice is
+    /// fine.
     pub async fn close(&self) -> Result<()> {
         if self.shared.shutting_down.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -912,6 +914,7 @@ impl Engine {
         self.release_handed_over().await;
         self.shared.usage.flush().await;
         self.shared.events.flush_sinks().await;
+        self.shared.events.end_streams();
         Ok(())
     }
 

@@ -23,7 +23,6 @@ const STREAM_CAPACITY: usize = 4_096;
 /// every registered sink, all in one order.
 pub(crate) struct EventBus {
     state: Mutex<BusState>,
-    stream: broadcast::Sender<Event>,
     /// Hosts waiting for a job to end, woken by its terminal event alone
     /// (a waiter on the stream would wake at every event of every job).
     waiting: Mutex<HashMap<JobId, Arc<JobEnd>>>,
@@ -32,14 +31,20 @@ pub(crate) struct EventBus {
 struct BusState {
     seq: u64,
     sinks: Vec<Arc<dyn EventSink>>,
+    /// The in-process streams' channel; `None` once the engine closed, which
+    /// ends every stream after the events it still holds.
+    stream: Option<broadcast::Sender<Event>>,
 }
 
 impl EventBus {
     pub(crate) fn new(sinks: Vec<Arc<dyn EventSink>>) -> Self {
         let (stream, _) = broadcast::channel(STREAM_CAPACITY);
         Self {
-            state: Mutex::new(BusState { seq: 0, sinks }),
-            stream,
+            state: Mutex::new(BusState {
+                seq: 0,
+                sinks,
+                stream: Some(stream),
+            }),
             waiting: Mutex::new(HashMap::new()),
         }
     }
@@ -63,7 +68,9 @@ impl EventBus {
             sink.publish(&event);
         }
         // No subscriber is not an error: events are not the source of truth.
-        let _ = self.stream.send(event);
+        if let Some(stream) = &state.stream {
+            let _ = stream.send(event);
+        }
         drop(state);
         if let Some(job_id) = ends_job
             && let Some(end) = lock(&self.waiting).get(&job_id)
@@ -112,9 +119,20 @@ impl EventBus {
     }
 
     pub(crate) fn subscribe(&self) -> EventStream {
+        let receiver = match &lock(&self.state).stream {
+            Some(stream) => stream.subscribe(),
+            // Closed: a stream that ends at once.
+            None => broadcast::channel(1).1,
+        };
         EventStream {
-            inner: BroadcastStream::new(self.stream.subscribe()),
+            inner: BroadcastStream::new(receiver),
         }
+    }
+
+    /// Ends every in-process stream once it has yielded the events it
+    /// holds (the engine closed); sinks go on receiving.
+    pub(crate) fn end_streams(&self) {
+        lock(&self.state).stream = None;
     }
 }
 
