@@ -16,9 +16,20 @@ use crate::http::{PollSchedule, Polled};
 /// The default polling schedule of remote tasks: 0.5 s, growing by half
 /// each time, up to 5 s: a quick task stays quick, a long one is not
 /// hammered. Providers take another (tests poll every few milliseconds).
+///
+/// A wait gives up after [`REMOTE_TASK_DEADLINE`] with `provider_timeout`:
+/// a task stuck in a provider's queue must not hold a worker slot, a call
+/// slot and a budget reservation for ever. The retry resumes the task, so
+/// `max_attempts` bounds the whole wait.
 pub fn default_poll_schedule() -> PollSchedule {
-    PollSchedule::new(Duration::from_millis(500), Duration::from_secs(5)).factor(1.5)
+    PollSchedule::new(Duration::from_millis(500), Duration::from_secs(5))
+        .factor(1.5)
+        .deadline(REMOTE_TASK_DEADLINE)
 }
+
+/// How long one attempt waits for a remote task: far beyond what a video
+/// or a 3D model takes.
+pub const REMOTE_TASK_DEADLINE: Duration = Duration::from_secs(2 * 3_600);
 
 /// How many transient poll failures in a row a wait rides out.
 pub const MAX_TRANSIENT_POLL_FAILURES: u32 = 5;
@@ -171,6 +182,11 @@ mod tests {
         let schedule = default_poll_schedule();
         let delays: Vec<u128> = (0..8).map(|n| schedule.delay(n).as_millis()).collect();
         assert_eq!(delays, [500, 750, 1125, 1687, 2531, 3796, 5000, 5000]);
+        assert_eq!(
+            schedule.deadline,
+            Some(REMOTE_TASK_DEADLINE),
+            "never waits for ever"
+        );
     }
 
     #[test]
