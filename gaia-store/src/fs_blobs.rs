@@ -149,8 +149,10 @@ impl BlobStore for FsBlobStore {
 
 /// Moves a staged output to `target` durably; keeps the existing copy when
 /// the same bytes are already stored (dropping `staged` removes its file).
+/// A copy of the wrong length (cut short by a power loss before its bytes
+/// reached the disk) is replaced, not kept for ever.
 fn put_blocking(staged: StagedOutput, target: &Path, flush: bool) -> Result<()> {
-    if target.exists() {
+    if fs::metadata(target).is_ok_and(|stored| stored.len() == staged.size()) {
         return Ok(());
     }
     let folder = target.parent().unwrap_or(target);
@@ -246,6 +248,23 @@ mod tests {
         ] {
             assert!(validate_key(&bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[tokio::test]
+    async fn a_stored_copy_of_the_wrong_length_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path().join("blobs")).await.unwrap();
+        let cx = gaia_core::GenerateContext::detached(dir.path().join("staging"));
+        let staged = cx.stage_bytes(b"texture bytes").await.unwrap();
+        let path = store.blob_path(staged.sha256()).unwrap();
+        store.put(staged).await.unwrap();
+        // A power loss left the renamed file empty.
+        fs::write(&path, b"").unwrap();
+        store
+            .put(cx.stage_bytes(b"texture bytes").await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"texture bytes");
     }
 
     #[test]
