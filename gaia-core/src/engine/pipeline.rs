@@ -373,19 +373,18 @@ pub(crate) struct ClaimPlanner(pub(crate) Router);
 impl AttemptPlanner for ClaimPlanner {
     fn plan(&self, claimed: &ClaimedJob) -> Option<AttemptStart> {
         let request = &claimed.job.request;
+        // Routing estimates with every capable provider: one that waits
+        // (on a host interpreter's lock) must not inside the claim.
         let plain = claimed.checkpoint.is_none()
             && request.reuse == Reuse::Never
-            && !super::inputs::takes_inputs(&request.spec);
+            && !super::inputs::takes_inputs(&request.spec)
+            && self.0.estimates_instantly();
         if !plain {
             return None;
         }
         let candidates = self.0.candidates(request).ok()?;
         let index = claimed.candidate_index as usize % candidates.len().max(1);
-        let candidate = candidates.get(index)?;
-        if !candidate.provider.estimates_instantly() {
-            return None;
-        }
-        plan_attempt(candidate, request).ok()
+        plan_attempt(candidates.get(index)?, request).ok()
     }
 }
 
@@ -903,6 +902,72 @@ mod tests {
             !plain.contains_key("albedo_asset_id"),
             "an albedo links to nothing"
         );
+    }
+
+    /// A provider pricing at `micros` per image; `instant` says whether its
+    /// estimate may run inside a claim.
+    struct Priced {
+        name: &'static str,
+        instant: bool,
+        models: Vec<crate::provider::ModelInfo>,
+    }
+
+    impl Priced {
+        fn provider(name: &'static str, micros: i64, instant: bool) -> Arc<dyn crate::Provider> {
+            let price = crate::provider::PriceRule::PerOutput {
+                micros: Money::from_micros(micros),
+            };
+            let model = crate::provider::ModelInfo::new("m", crate::AssetKind::Image, price, "");
+            Arc::new(Self {
+                name,
+                instant,
+                models: vec![model],
+            })
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl crate::Provider for Priced {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn models(&self) -> &[crate::provider::ModelInfo] {
+            &self.models
+        }
+        fn estimates_instantly(&self) -> bool {
+            self.instant
+        }
+        fn estimate(&self, model: &str, spec: &Spec) -> Result<Money> {
+            let info = self.models.iter().find(|m| m.id == model);
+            info.and_then(|m| m.price.estimate(spec))
+                .ok_or_else(|| Error::Internal("no price".into()))
+        }
+        async fn generate(&self, _call: &Call, _cx: &GenerateContext) -> Result<Generation> {
+            Err(Error::Internal("not called".into()))
+        }
+    }
+
+    #[test]
+    fn a_claim_plans_only_when_every_estimate_is_instant() {
+        let wire = include_str!("../../../tests/wire/job_queued.json");
+        let claimed = ClaimedJob {
+            job: serde_json::from_str(wire).unwrap_or_else(|e| panic!("{e}")),
+            worker: "e/1".into(),
+            checkpoint: None,
+            checkpoint_charged: Money::ZERO,
+            candidate_index: 0,
+            candidate_failures: 0,
+            started: None,
+        };
+        let cheap = Priced::provider("cheap", 10, true);
+        let planner = ClaimPlanner(Router::new(vec![cheap.clone()]));
+        let planned = planner.plan(&claimed).map(|start| start.provider);
+        assert_eq!(planned.as_deref(), Some("cheap"));
+        // Routing would run the host-language estimate inside the claim,
+        // even though the cheap provider is the one chosen.
+        let hosted = Priced::provider("hosted", 20, false);
+        let planner = ClaimPlanner(Router::new(vec![cheap, hosted]));
+        assert!(planner.plan(&claimed).is_none());
     }
 
     #[test]

@@ -42,6 +42,12 @@ impl Router {
         &self.providers
     }
 
+    /// Whether every provider prices a request without waiting: routing a
+    /// request runs the estimate of every capable one.
+    pub(crate) fn estimates_instantly(&self) -> bool {
+        self.providers.iter().all(|p| p.estimates_instantly())
+    }
+
     /// Whether any provider limits its calls in flight.
     pub(crate) fn limits_calls(&self) -> bool {
         self.providers.iter().any(|p| p.max_in_flight().is_some())
