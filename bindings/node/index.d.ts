@@ -18,7 +18,11 @@ export declare class GaiaError extends Error {
   readonly code: ErrorCode;
   /** The offending field of an `invalid_request` (`spec.width`, `blobs`), else null. */
   readonly field: string | null;
-  /** Whether trying again may succeed (set by providers). */
+  /**
+   * Whether trying again may succeed. Errors from the engine carry the core's
+   * answer; a new GaiaError defaults to true for `provider_rate_limited` and
+   * `provider_timeout`, false otherwise, unless `options.retryable` is given.
+   */
   readonly retryable: boolean;
   /** Every code, in the C ABI's status order. */
   static readonly codes: readonly ErrorCode[];
@@ -93,6 +97,8 @@ export interface ImageSpec extends SpecCommon {
   negativePrompt?: string | null;
   quality?: 'low' | 'medium' | 'high' | null;
   style?: string | null;
+  /** Also make a PBR set: a normal map and a roughness map per output, each its own asset. */
+  pbr?: boolean;
 }
 export interface AudioSpec extends SpecCommon {
   kind: 'audio';
@@ -112,8 +118,8 @@ export interface ModelSpec extends SpecCommon {
 }
 export interface VideoSpec extends SpecCommon {
   kind: 'video';
-  width?: number;
-  height?: number;
+  width?: number | null;
+  height?: number | null;
   durationS?: number | null;
   format?: VideoFormat | null;
   referenceAssetId?: string | null;
@@ -187,6 +193,9 @@ export interface Job {
   estimatedCostMicros: number | null;
   costMicros: number;
   error: JobError | null;
+  /** Whether existing assets answered instead of a new generation (`assetIds` lists them). */
+  reused: boolean;
+  /** The job that made the reused assets (null when it did not reuse, or reused an import). */
   reusedFrom: string | null;
   createdAt: Timestamp;
   startedAt: Timestamp | null;
@@ -211,6 +220,8 @@ export interface ImportRequest {
   dedup?: boolean;
 }
 export interface SearchOptions { clientId: string; campaignId?: string | null; type?: AssetKind | null; k?: number }
+/** One search result. */
+export interface ScoredAsset { score: number; asset: Asset }
 
 export type BudgetPeriod = 'total' | 'day' | 'month';
 export interface Budget { clientId: string; campaignId?: string | null; period: BudgetPeriod; limitMicros: number }
@@ -219,7 +230,13 @@ export interface CostQuery {
   groupBy?: 'none' | 'client' | 'campaign' | 'provider' | 'model' | 'day';
 }
 export interface CostRow { key: string | null; costMicros: number; entries: number }
-export interface CostReport { totalMicros: number; entries: number; groups: CostRow[] }
+export interface CostReport {
+  totalMicros: number;
+  entries: number;
+  /** What reuse saved over the same range: the estimates of the generations it made unnecessary. */
+  savedMicros: number;
+  groups: CostRow[];
+}
 
 /** How a model is priced. */
 export type PriceRule =
@@ -232,7 +249,12 @@ export interface ModelInfo {
   /** The derived operation it performs; absent for generation. */
   operation?: RemoteOperation;
 }
-export interface ProviderInfo { name: string; [key: string]: unknown }
+export interface ProviderInfo {
+  name: string;
+  /** Whether it calls a remote service. */
+  remote: boolean;
+  models: ModelInfo[];
+}
 
 /** Per-provider settings of the configuration. */
 export interface ProviderConfig {
@@ -369,7 +391,7 @@ export declare class Engine implements AsyncIterable<Event> {
   /** Imports a file (a path) or bytes as an uploaded asset. */
   import(source: string | Buffer | Uint8Array, request: ImportRequest): Promise<{ asset: Asset; existing: boolean }>;
   /** The `k` (default 10) assets of a client best matching `query`, best first. */
-  search(query: string, options: SearchOptions): Promise<Array<{ score: number; asset: Asset }>>;
+  search(query: string, options: SearchOptions): Promise<ScoredAsset[]>;
   costs(query?: CostQuery): Promise<CostReport>;
   setBudget(budget: Budget): Promise<void>;
   budgets(clientId: string): Promise<Budget[]>;
@@ -380,10 +402,14 @@ export declare class Engine implements AsyncIterable<Event> {
   on(type: '*', listener: (event: Event) => void): this;
   off<T extends EventType>(type: T, listener: (event: EventOf<T>) => void): this;
   off(type: '*', listener: (event: Event) => void): this;
-  /** Every event from now on. */
+  /** Every event from now on; `close()` ends it after the events sent before. */
   events(): AsyncIterableIterator<Event>;
   [Symbol.asyncIterator](): AsyncIterableIterator<Event>;
-  /** Stops gracefully; later calls fail, closing twice is fine. */
+  /**
+   * Stops gracefully; resolves once listeners have received every event sent
+   * until then, then removes them and ends every `events()` iterator. Later
+   * calls fail; closing twice is fine.
+   */
   close(): Promise<void>;
 }
 

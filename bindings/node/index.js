@@ -78,15 +78,22 @@ function splitPage(options) {
   return [encode(filter), encode({ cursor, limit })];
 }
 
-/** `[gaia:<code>] <message>`, or `[gaia:invalid_request:<field>] <message>`. */
-const NATIVE_MESSAGE = /^\[gaia:([a-z_]+)(?::(.*?))?\] ([\s\S]*)$/;
+/**
+ * `[gaia:<code>] <message>`, `[gaia:<code>+retryable] <message>` for an error
+ * that may succeed when tried again, `[gaia:invalid_request:<field>] <message>`.
+ */
+const NATIVE_MESSAGE = /^\[gaia:([a-z_]+)(\+retryable)?(?::(.*?))?\] ([\s\S]*)$/;
+/** The codes whose errors are retryable unless said otherwise (as in the core). */
+const RETRYABLE_CODES = new Set(['provider_rate_limited', 'provider_timeout']);
 const ARGUMENT_STATUSES = new Set(['InvalidArg', 'StringExpected', 'NumberExpected', 'ObjectExpected']);
 
 /**
  * An error from Gaia. `code` is the stable error code shared by every host
  * (`invalid_request`, `not_found`, …); `field` names the offending field of an
  * `invalid_request` (null otherwise); `retryable` tells a provider's error
- * apart that may succeed when tried again.
+ * apart that may succeed when tried again. Unless `options.retryable` says
+ * otherwise, `provider_rate_limited` and `provider_timeout` are retryable and
+ * every other code is not, as in the core.
  */
 class GaiaError extends Error {
   constructor(code, message, options = {}) {
@@ -94,7 +101,8 @@ class GaiaError extends Error {
     this.name = 'GaiaError';
     this.code = code;
     this.field = options.field ?? null;
-    this.retryable = Boolean(options.retryable);
+    this.retryable = options.retryable === undefined
+      ? RETRYABLE_CODES.has(code) : Boolean(options.retryable);
   }
 }
 
@@ -106,7 +114,9 @@ function toGaiaError(error) {
   if (error instanceof GaiaError) return error;
   const message = String(error?.message ?? error);
   const match = NATIVE_MESSAGE.exec(message);
-  if (match) return new GaiaError(match[1], match[3], { field: match[2] });
+  if (match) {
+    return new GaiaError(match[1], match[4], { field: match[3], retryable: match[2] !== undefined });
+  }
   const code = ARGUMENT_STATUSES.has(error?.code) || error instanceof TypeError
     ? 'invalid_request' : 'internal';
   return new GaiaError(code, message, { cause: error });
@@ -143,7 +153,9 @@ async function runProvider(provider, callJson, nativeContext) {
     nativeContext.finish(generation.costMicros ?? null);
   } catch (error) {
     const code = typeof error?.code === 'string' ? error.code : 'provider_error';
-    nativeContext.fail(code, String(error?.message ?? error), Boolean(error?.retryable));
+    // null: the core decides from the code (a rate limit or a timeout is retried).
+    const retryable = typeof error?.retryable === 'boolean' ? error.retryable : null;
+    nativeContext.fail(code, String(error?.message ?? error), retryable);
   }
 }
 
@@ -160,6 +172,10 @@ class Engine {
   #native;
   #listeners = new Map();
   #subscription = null;
+  /** What finishes each iterator of `events()` still open. */
+  #iterators = new Set();
+  /** The one `close` in progress or done. */
+  #closing = null;
 
   /** Use `Engine.open`. */
   constructor(nativeEngine) {
@@ -347,7 +363,11 @@ class Engine {
     return this;
   }
 
-  /** Every event from now on, as an async iterator (`for await (const e of engine.events())`). */
+  /**
+   * Every event from now on, as an async iterator (`for await (const e of
+   * engine.events())`). `close()` ends it once the events sent before have
+   * been yielded.
+   */
   events() {
     const queue = [];
     const waiting = [];
@@ -357,15 +377,23 @@ class Engine {
       if (next) next({ value: event, done: false });
       else queue.push(event);
     };
+    // Ends the iterator: a pending `next()` resolves done at once; events
+    // already queued are still yielded by later calls, then done.
     const finish = () => {
       if (!done) {
         done = true;
+        this.#iterators.delete(finish);
         this.off('*', listener);
         for (const next of waiting.splice(0)) next({ value: undefined, done: true });
       }
       return Promise.resolve({ value: undefined, done: true });
     };
-    this.on('*', listener);
+    if (this.#closing === null) {
+      this.#iterators.add(finish);
+      this.on('*', listener);
+    } else {
+      done = true;
+    }
     return {
       next: () => {
         if (queue.length > 0) return Promise.resolve({ value: queue.shift(), done: false });
@@ -382,16 +410,34 @@ class Engine {
     return this.events();
   }
 
-  /** Stops gracefully (running jobs get a grace period) and removes every listener. */
-  async close() {
-    this.#subscription = null;
-    await guarded(() => this.#native.close());
-    this.#listeners.clear();
+  /**
+   * Stops gracefully (running jobs get a grace period), delivers the events
+   * sent until then, and only then removes every listener and ends every
+   * `events()` iterator. Closing twice (or concurrently) is fine.
+   */
+  close() {
+    if (this.#closing === null) this.#closing = this.#closeOnce();
+    return this.#closing;
+  }
+
+  async #closeOnce() {
+    try {
+      // Resolves after the native listeners have been called with every event.
+      await guarded(() => this.#native.close());
+    } finally {
+      this.#subscription = null;
+      this.#listeners.clear();
+      for (const finish of [...this.#iterators]) finish();
+    }
   }
 
   #subscribe() {
-    if (this.#subscription !== null) return;
-    this.#subscription = this.#native.subscribe((json) => this.#dispatch(json));
+    if (this.#subscription !== null || this.#closing !== null) return;
+    // Weak: the native listener must not keep this engine alive, or an
+    // engine with listeners that is dropped without `close()` would never be
+    // collected and closed (its workers would run until the process exits).
+    const engine = new WeakRef(this);
+    this.#subscription = this.#native.subscribe((json) => engine.deref()?.#dispatch(json));
   }
 
   #unsubscribe() {
@@ -401,6 +447,8 @@ class Engine {
   }
 
   #dispatch(json) {
+    // The empty marker a native flush sends behind the queued events.
+    if (json === '') return;
     const event = decode(json);
     for (const type of [event.type, '*']) {
       for (const listener of this.#listeners.get(type) ?? []) {

@@ -15,12 +15,15 @@ use crate::events::{EventCallback, JsSink};
 use crate::job::{parse, parse_job_id, parse_request, write};
 use crate::provider::{GenerateCallback, JsProvider};
 
-/// An open engine (the JavaScript `Engine` wraps one).
+/// An open engine (the JavaScript `Engine` wraps one). One that is garbage
+/// collected without `close` is closed on the runtime (see its `Drop`).
 #[napi]
 pub struct NativeEngine {
     inner: gaia::Engine,
     sinks: Mutex<HashMap<u32, Arc<dyn gaia::EventSink>>>,
     next_sink: Mutex<u32>,
+    /// The runtime it was opened on, where a dropped engine is closed.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Opens an engine from `EngineConfig` JSON (`{"path": ".gaia"}`, …).
@@ -36,7 +39,42 @@ pub async fn open_engine(config: String) -> Result<NativeEngine> {
         inner: engine,
         sinks: Mutex::new(HashMap::new()),
         next_sink: Mutex::new(0),
+        runtime: tokio::runtime::Handle::try_current().ok(),
     })
+}
+
+/// An engine garbage collected without `close` (the JavaScript object is
+/// gone, so nothing can call it any more) would keep its workers claiming and
+/// running jobs, and its heartbeat renewing their leases, until the process
+/// exits. Dropping it starts the graceful `close` on the runtime instead —
+/// without waiting for it on Node's thread, which runs this finalizer — and
+/// then lets go of its listeners.
+impl Drop for NativeEngine {
+    fn drop(&mut self) {
+        if self.inner.is_closed() {
+            return;
+        }
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        let engine = self.inner.clone();
+        let sinks: Vec<_> = self
+            .sinks
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .drain()
+            .map(|(_, sink)| sink)
+            .collect();
+        // A runtime already shut down (the process is exiting) drops the task.
+        drop(runtime.spawn(async move {
+            // Nobody is left to tell of an error; the leases of jobs it could
+            // not release expire.
+            let _ = engine.close().await;
+            for sink in &sinks {
+                engine.remove_event_sink(sink);
+            }
+        }));
+    }
 }
 
 /// Locks a mutex whose data stays usable if a holder panicked.

@@ -105,6 +105,7 @@ enum Report {
 /// The handle a JavaScript provider answers through during one call.
 #[napi]
 pub struct CallContext {
+    provider: Arc<str>,
     reports: mpsc::UnboundedSender<Report>,
     canceled: Arc<AtomicBool>,
 }
@@ -138,12 +139,12 @@ impl CallContext {
     }
 
     /// Ends the call with an error: a stable code (`provider_error` when it is
-    /// not one), a message, and whether trying again may succeed.
+    /// not one), a message, and whether trying again may succeed when the
+    /// error said so (`null`: what the code implies, as in the core).
     #[napi]
-    pub fn fail(&self, code: String, message: String, retryable: bool) {
-        let _ = self
-            .reports
-            .send(Report::Failed(from_js(&code, message, retryable)));
+    pub fn fail(&self, code: String, message: String, retryable: Option<bool>) {
+        let error = from_js(&self.provider, &code, message, retryable);
+        let _ = self.reports.send(Report::Failed(error));
     }
 
     /// Whether the job was canceled (or the engine is closing).
@@ -155,7 +156,7 @@ impl CallContext {
 
 /// A provider implemented in JavaScript.
 pub(crate) struct JsProvider {
-    name: String,
+    name: Arc<str>,
     models: Vec<gaia::ModelInfo>,
     remote: bool,
     max_in_flight: Option<u32>,
@@ -181,7 +182,7 @@ impl JsProvider {
             })
             .collect::<gaia::Result<_>>()?;
         Ok(Self {
-            name: descriptor.name,
+            name: descriptor.name.into(),
             models,
             remote: descriptor.remote,
             max_in_flight: descriptor.max_in_flight,
@@ -191,7 +192,7 @@ impl JsProvider {
 
     fn gone(&self, message: &str) -> gaia::Error {
         gaia::Error::Provider {
-            provider: self.name.clone(),
+            provider: self.name.to_string(),
             message: message.to_owned(),
             retryable: false,
             retry_after: None,
@@ -206,7 +207,11 @@ impl JsProvider {
     ) -> gaia::Result<mpsc::UnboundedReceiver<Report>> {
         let call_json = write(&call.to_wire())?;
         let (reports, receiver) = mpsc::unbounded_channel();
-        let context = CallContext { reports, canceled };
+        let context = CallContext {
+            provider: self.name.clone(),
+            reports,
+            canceled,
+        };
         let status = self.generate.call(
             FnArgs::from((call_json, context)),
             ThreadsafeFunctionCallMode::NonBlocking,

@@ -287,7 +287,22 @@ test('error codes', async (t) => {
     assert.equal(error.name, 'GaiaError');
     assert.equal(error.code, 'provider_rejected');
     assert.equal(error.field, null);
+    assert.equal(error.retryable, false);
     assert.ok(error instanceof Error);
+    // Unless told otherwise, retryable follows the code as in the core.
+    assert.equal(new GaiaError('provider_timeout', 'late').retryable, true);
+    assert.equal(new GaiaError('provider_rate_limited', 'slow').retryable, true);
+    assert.equal(new GaiaError('provider_rate_limited', 'quota', { retryable: false }).retryable, false);
+    assert.equal(new GaiaError('provider_error', 'bad').retryable, false);
+    assert.equal(new GaiaError('provider_error', 'bad', { retryable: true }).retryable, true);
+  });
+
+  await t.test('an error from the engine carries retryable and field', async () => {
+    const invalid = await engine.submit({ kind: 'image', prompt: 'x', width: 0, clientId: 'demo' }).catch((e) => e);
+    assert.ok(invalid instanceof GaiaError);
+    assert.equal(invalid.code, 'invalid_request');
+    assert.equal(invalid.field, 'spec.width');
+    assert.equal(invalid.retryable, false);
   });
 
   await t.test('calls after close fail; closing twice is fine', async () => {

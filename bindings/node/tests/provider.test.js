@@ -69,14 +69,18 @@ test('JavaScript providers', async (t) => {
   });
 
   await t.test('a thrown GaiaError keeps its code', async () => {
+    let calls = 0;
     engine.registerProvider(jsProvider('js-rejects', async () => {
+      calls += 1;
       throw new GaiaError('provider_rejected', 'the service refused the prompt');
     }));
     await assert.rejects(engine.generate(routed('js-rejects')), (e) => {
       assert.equal(e.code, 'provider_rejected');
       assert.match(e.message, /refused the prompt/);
+      assert.equal(e.retryable, false);
       return true;
     });
+    assert.equal(calls, 1, 'a rejection is not retried');
   });
 
   await t.test('any other thrown error is a provider_error', async () => {
@@ -84,16 +88,66 @@ test('JavaScript providers', async (t) => {
     await assert.rejects(engine.generate(routed('js-throws')), (e) => e.code === 'provider_error' && /socket hang up/.test(e.message));
   });
 
-  await t.test('a retryable error is retried', async () => {
+  await t.test('a rate limit is retried like a built-in provider\'s', async () => {
     let calls = 0;
     engine.registerProvider(jsProvider('js-flaky', async () => {
       calls += 1;
-      if (calls === 1) throw new GaiaError('provider_rate_limited', 'slow down', { retryable: true });
+      if (calls === 1) throw new GaiaError('provider_rate_limited', 'slow down');
       return png;
     }));
-    const asset = await engine.generate(routed('js-flaky'));
-    assert.equal(asset.type, 'image');
+    const job = await engine.wait((await engine.submit(routed('js-flaky'))).id);
+    assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+    assert.equal(job.attempts, 2);
     assert.equal(calls, 2);
+    const logs = await engine.jobLogs(job.id);
+    assert.ok(logs.some((line) => /rate limited/.test(line.message)), JSON.stringify(logs));
+  });
+
+  await t.test('an error thrown as a plain object with a stable code maps the same way', async () => {
+    let calls = 0;
+    engine.registerProvider(jsProvider('js-plain-timeout', async () => {
+      calls += 1;
+      if (calls === 1) throw Object.assign(new Error('too slow'), { code: 'provider_timeout' });
+      return png;
+    }));
+    const job = await engine.wait((await engine.submit(routed('js-plain-timeout'))).id);
+    assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+    assert.equal(job.attempts, 2);
+  });
+
+  await t.test('a retryable error reaches JavaScript with retryable true', async () => {
+    engine.registerProvider(jsProvider('js-always-late', async () => {
+      throw new GaiaError('provider_timeout', 'the service did not answer');
+    }));
+    await assert.rejects(engine.generate(routed('js-always-late')), (e) => {
+      assert.ok(e instanceof GaiaError);
+      assert.equal(e.code, 'provider_timeout');
+      assert.equal(e.retryable, true);
+      return true;
+    });
+  });
+
+  await t.test('an explicit retryable is kept', async () => {
+    let quota = 0;
+    engine.registerProvider(jsProvider('js-quota', async () => {
+      quota += 1;
+      throw new GaiaError('provider_rate_limited', 'quota exhausted', { retryable: false });
+    }));
+    const failed = await engine.wait((await engine.submit(routed('js-quota'))).id);
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.attempts, 1);
+    assert.equal(quota, 1);
+    assert.deepEqual(failed.error, { code: 'provider_rate_limited', message: 'quota exhausted', retryable: false });
+
+    let errors = 0;
+    engine.registerProvider(jsProvider('js-5xx', async () => {
+      errors += 1;
+      if (errors === 1) throw new GaiaError('provider_error', 'bad gateway', { retryable: true });
+      return png;
+    }));
+    const retried = await engine.wait((await engine.submit(routed('js-5xx'))).id);
+    assert.equal(retried.status, 'succeeded', JSON.stringify(retried.error));
+    assert.equal(retried.attempts, 2);
   });
 
   await t.test('bytes that are not an image are invalid_output', async () => {
