@@ -114,6 +114,25 @@ fn answer(status: &str, extra: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(prediction(status, extra))
 }
 
+/// `POST /v1/predictions` answers a starting prediction, exactly once.
+async fn expect_one_prediction(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/v1/predictions"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(prediction("starting", json!({}))))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// Every poll of the prediction gets `response`.
+async fn answer_polls(server: &MockServer, response: ResponseTemplate) {
+    Mock::given(method("GET"))
+        .and(path(POLL_PATH))
+        .respond_with(response)
+        .mount(server)
+        .await;
+}
+
 async fn serve(server: &MockServer, at: &str, bytes: Vec<u8>, mime: &str) {
     Mock::given(method("GET"))
         .and(path(at))
@@ -222,14 +241,14 @@ async fn any_replicate_model_named_in_the_route_runs() {
         .mount(&server)
         .await;
     let url = format!("{}/delivery/a.png", server.uri());
-    Mock::given(method("GET"))
-        .and(path(POLL_PATH))
-        .respond_with(answer(
+    answer_polls(
+        &server,
+        answer(
             "succeeded",
             json!({"output": [url], "metrics": {"predict_time": 2.0}}),
-        ))
-        .mount(&server)
-        .await;
+        ),
+    )
+    .await;
     serve(&server, "/delivery/a.png", png(24, 16), "image/png").await;
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_with(dir.path(), 1, vec![replicate(&server.uri())]).await;
@@ -255,20 +274,15 @@ async fn any_replicate_model_named_in_the_route_runs() {
 #[tokio::test]
 async fn a_failed_replicate_run_that_was_billed_lands_in_the_ledger() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/predictions"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(prediction("starting", json!({}))))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(POLL_PATH))
-        .respond_with(answer(
+    expect_one_prediction(&server).await;
+    answer_polls(
+        &server,
+        answer(
             "failed",
             json!({"error": "CUDA out of memory", "metrics": {"predict_time": 2.0}}),
-        ))
-        .mount(&server)
-        .await;
+        ),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_with(dir.path(), 1, vec![replicate(&server.uri())]).await;
     let job = engine
@@ -300,19 +314,10 @@ async fn a_failed_replicate_run_that_was_billed_lands_in_the_ledger() {
 #[tokio::test]
 async fn a_resumed_prediction_billed_by_a_failed_attempt_is_charged_once() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/predictions"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(prediction("starting", json!({}))))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_one_prediction(&server).await;
     let url = format!("{}/delivery/out.wav", server.uri());
     let succeeded = json!({"output": url, "metrics": {"predict_time": 10.0}});
-    Mock::given(method("GET"))
-        .and(path(POLL_PATH))
-        .respond_with(answer("succeeded", succeeded))
-        .mount(&server)
-        .await;
+    answer_polls(&server, answer("succeeded", succeeded)).await;
     let audio = wav(16_000);
     Mock::given(method("GET"))
         .and(path("/delivery/out.wav"))
@@ -344,17 +349,8 @@ async fn a_resumed_prediction_billed_by_a_failed_attempt_is_charged_once() {
 #[tokio::test]
 async fn a_canceled_prediction_s_billed_seconds_are_charged() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/predictions"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(prediction("starting", json!({}))))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(POLL_PATH))
-        .respond_with(answer("processing", json!({})))
-        .mount(&server)
-        .await;
+    expect_one_prediction(&server).await;
+    answer_polls(&server, answer("processing", json!({}))).await;
     let billed = json!({"metrics": {"predict_time": 2.0}});
     Mock::given(method("POST"))
         .and(path(format!("{POLL_PATH}/cancel")))
