@@ -2,7 +2,7 @@
 
 use gaia::{AssetFilter, AssetId, Budget, ClientId, CostQuery};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyByteArray, PyBytes};
 
 use crate::error::to_py_err;
 use crate::from_json;
@@ -35,4 +35,17 @@ pub fn budget(json: &str) -> PyResult<Budget> {
 /// Asset bytes as Python `bytes` (one copy).
 pub fn to_bytes(py: Python<'_>, bytes: &[u8]) -> PyObject {
     PyBytes::new(py, bytes).into_any().unbind()
+}
+
+/// The contents of a `bytes` or `bytearray` object, copied once as a slice
+/// (never extracted item by item); `None` for any other object.
+pub fn byte_buffer(value: &Bound<'_, PyAny>) -> Option<bytes::Bytes> {
+    if let Ok(bytes) = value.downcast::<PyBytes>() {
+        return Some(bytes::Bytes::copy_from_slice(bytes.as_bytes()));
+    }
+    // `to_vec` copies under the GIL, so Python code cannot resize it meanwhile.
+    value
+        .downcast::<PyByteArray>()
+        .ok()
+        .map(|array| bytes::Bytes::from(array.to_vec()))
 }

@@ -8,12 +8,12 @@ use std::time::Duration;
 use gaia::{Engine, EngineConfig, OpenEngine};
 use pyo3::prelude::*;
 
-use crate::asset::{asset_filter, asset_id, budget, client_id, cost_query, to_bytes};
+use crate::asset::{asset_filter, asset_id, budget, byte_buffer, client_id, cost_query, to_bytes};
 use crate::error::{invalid, to_py_err};
 use crate::event::NativeEvents;
 use crate::job::{job_filter, job_id, page, request};
 use crate::provider::PyProvider;
-use crate::runtime::{block_on, spawn_future};
+use crate::runtime::{block_on, spawn_future, wait_limit};
 use crate::to_json;
 
 /// An open engine. Blocking methods release the GIL; `*_future` methods
@@ -21,11 +21,26 @@ use crate::to_json;
 #[pyclass(module = "gaia._gaia", frozen)]
 pub struct NativeEngine {
     engine: Engine,
+    /// The process that opened it (a forked child's copy has no workers to stop).
+    opened_by: u32,
 }
 
-/// A wait's timeout in seconds as a duration (`None`: no limit).
-fn timeout(seconds: Option<f64>) -> Option<Duration> {
-    seconds.map(|s| Duration::from_secs_f64(s.max(0.0)))
+/// An engine dropped without `close` (garbage-collected, a notebook cell run
+/// again) closes in the background, so its workers stop claiming jobs. The
+/// close runs on the binding's runtime: the drop neither blocks nor holds the
+/// GIL while the engine winds down.
+impl Drop for NativeEngine {
+    fn drop(&mut self) {
+        if self.engine.is_closed() || self.opened_by != std::process::id() {
+            return;
+        }
+        let engine = self.engine.clone();
+        if let Ok(runtime) = crate::runtime::runtime() {
+            runtime.spawn(async move {
+                let _ = engine.close().await;
+            });
+        }
+    }
 }
 
 /// A duration argument given in seconds (`invalid_request` naming `name`
@@ -47,7 +62,10 @@ impl NativeEngine {
     fn open(py: Python<'_>, config_json: &str) -> PyResult<Self> {
         let config = EngineConfig::from_json(config_json).map_err(|e| to_py_err(&e))?;
         let engine = block_on(py, <Engine as OpenEngine>::open(config), None)?;
-        Ok(Self { engine })
+        Ok(Self {
+            engine,
+            opened_by: std::process::id(),
+        })
     }
 
     /// Submits a wire request; returns the job as JSON.
@@ -62,11 +80,14 @@ impl NativeEngine {
         to_json(&block_on(py, self.engine.generate(request), None)?)
     }
 
-    /// Waits until a job has ended; returns it as JSON.
+    /// Waits until a job has ended; returns it as JSON. `timeout_s`:
+    /// infinite or huge is no limit, NaN or negative an `invalid_request`
+    /// naming `timeout`.
     #[pyo3(signature = (job_id, timeout_s=None))]
     fn wait(&self, py: Python<'_>, job_id: &str, timeout_s: Option<f64>) -> PyResult<String> {
         let id = self::job_id(job_id)?;
-        to_json(&block_on(py, self.engine.wait(id), timeout(timeout_s))?)
+        let limit = wait_limit(timeout_s)?;
+        to_json(&block_on(py, self.engine.wait(id), limit)?)
     }
 
     /// The first asset of a finished job as JSON, or the job's error.
@@ -158,7 +179,7 @@ impl NativeEngine {
         block_on(py, self.engine.delete_asset(id), None)
     }
 
-    /// Imports `source` (`bytes`, or a path as `str`) as an uploaded asset
+    /// Imports `source` (`bytes` or `bytearray`, or a path) as an uploaded asset
     /// described by `request_json` (an `ImportRequest`); returns the asset's JSON.
     fn import_asset(
         &self,
@@ -167,11 +188,9 @@ impl NativeEngine {
         request_json: &str,
     ) -> PyResult<String> {
         let request: gaia::ImportRequest = crate::from_json("request", request_json)?;
-        let source = match source.extract::<Vec<u8>>() {
-            Ok(bytes) if source.is_instance_of::<pyo3::types::PyBytes>() => {
-                gaia::ImportSource::Bytes(bytes.into())
-            }
-            _ => gaia::ImportSource::Path(source.extract::<std::path::PathBuf>()?),
+        let source = match byte_buffer(source) {
+            Some(bytes) => gaia::ImportSource::Bytes(bytes),
+            None => gaia::ImportSource::Path(source.extract::<std::path::PathBuf>()?),
         };
         let inserted = block_on(py, self.engine.import(request, source), None)?;
         to_json(&inserted.asset)

@@ -14,11 +14,13 @@ use gaia::{
     AssetKind, Call, Error, GenerateContext, Generation, LogLevel, ModelInfo, Money, PriceRule,
     Progress, Provider, Spec,
 };
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use serde::Deserialize;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
+use crate::asset::byte_buffer;
 use crate::error::{from_py_err, invalid};
 
 /// A model as the Python package describes it.
@@ -102,7 +104,28 @@ impl PyProvider {
 }
 
 /// What the adapter returns: the outputs' bytes and the reported cost.
-type PyOutput = (Vec<Vec<u8>>, Option<i64>);
+type PyOutput = (Vec<bytes::Bytes>, Option<i64>);
+
+/// The adapter's `(outputs, cost_micros)`: each output's `bytes` copied once
+/// as a slice (never extracted byte by byte under the GIL).
+fn outputs_of(returned: &Bound<'_, PyAny>) -> PyResult<PyOutput> {
+    let (outputs, cost): (Bound<'_, PyAny>, Option<i64>) = returned.extract()?;
+    let outputs = outputs
+        .try_iter()?
+        .map(|item| {
+            let item = item?;
+            byte_buffer(&item).ok_or_else(|| {
+                let kind = item
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                PyTypeError::new_err(format!("an output must be bytes, not {kind}"))
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((outputs, cost))
+}
 
 /// The call as the adapter reads it (with its input files).
 fn call_json(call: &Call) -> gaia::Result<String> {
@@ -120,7 +143,7 @@ fn run_python(
     Python::with_gil(|py| {
         let outcome = Py::new(py, context)
             .and_then(|cx| target.call_method1(py, "_gaia_generate", (call_json, cx)))
-            .and_then(|out| out.extract::<PyOutput>(py));
+            .and_then(|out| outputs_of(out.bind(py)));
         outcome.map_err(|err| from_py_err(py, &err, name))
     })
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use tokio::runtime::Runtime;
 
-use crate::error::{internal, to_py_err};
+use crate::error::{internal, invalid, to_py_err};
 
 /// How long a blocking call waits before it checks for Ctrl-C.
 const SIGNAL_SLICE: Duration = Duration::from_millis(50);
@@ -42,6 +42,24 @@ fn build_runtime() -> PyResult<Runtime> {
         .thread_name("gaia-runtime")
         .build()
         .map_err(|e| internal(format!("cannot start the tokio runtime: {e}")))
+}
+
+/// A wait's limit from its `timeout` in seconds: `None`, infinite or too
+/// large for a `Duration` is no limit; NaN or negative is an
+/// `invalid_request` naming `timeout`.
+pub fn wait_limit(timeout_s: Option<f64>) -> PyResult<Option<Duration>> {
+    let Some(seconds) = timeout_s else {
+        return Ok(None);
+    };
+    if seconds.is_nan() || seconds < 0.0 {
+        return Err(invalid(
+            "timeout",
+            format!("{seconds} is not a number of seconds from 0"),
+        ));
+    }
+    // Only a value too large (or infinite) is left to fail here (`abs`
+    // turns -0.0 into 0).
+    Ok(Duration::try_from_secs_f64(seconds.abs()).ok())
 }
 
 /// Runs `future` to completion with the GIL released, in short slices

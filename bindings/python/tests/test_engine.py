@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import urllib.request
@@ -199,3 +200,65 @@ def test_import_dedups_and_search_finds_assets(engine: gaia.Engine, tmp_path: Pa
     hits = engine.search("mossy stone wall", client_id="demo", k=5)
     assert hits and hits[0].id in {generated.id, first.id}
     assert not engine.search("mossy stone wall", client_id="someone-else", k=5)
+
+
+@pytest.mark.parametrize("timeout", [math.inf, 1e30])
+def test_an_infinite_or_huge_timeout_is_no_limit(engine: gaia.Engine, timeout: float) -> None:
+    events = engine.events()
+    job = engine.submit("image", "unbounded", size=(16, 16), client_id="demo")
+    assert engine.wait(job, timeout=timeout).status == "succeeded"
+    assert engine.wait(job, timeout=timeout, progress=True).status == "succeeded"
+    assert events.next(timeout=timeout).type == "job_queued"
+
+
+@pytest.mark.parametrize("timeout", [math.nan, -1.0, -math.inf])
+def test_a_nan_or_negative_timeout_is_invalid(engine: gaia.Engine, timeout: float) -> None:
+    job = engine.submit("image", "bounded", size=(16, 16), client_id="demo")
+    waits = [
+        lambda: engine.wait(job, timeout=timeout),
+        lambda: engine.wait(job, timeout=timeout, progress=True),
+        lambda: engine.events().next(timeout=timeout),
+    ]
+    for wait in waits:
+        with pytest.raises(gaia.InvalidRequestError) as raised:
+            wait()
+        assert raised.value.field == "timeout" and raised.value.code == "invalid_request"
+
+
+def test_wait_with_progress_honours_its_timeout(engine: gaia.Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    engine.register_provider(ImageProvider(delay_s=10))
+    job = engine.submit("image", "slow", client_id="demo", provider="pyimage", model="tile")
+    with pytest.raises(TimeoutError):
+        engine.wait(job, timeout=0.3, progress=True)
+    assert not engine.job(job).done  # the wait stopped; the job goes on
+    engine.cancel(job)
+    assert engine.wait(job, timeout=30).status == "canceled"
+
+
+def test_model_without_provider_or_with_route_is_invalid(engine: gaia.Engine) -> None:
+    conflicting = [
+        {"model": "tile"},
+        {"model": "tile", "route": "auto"},
+        {"provider": "procedural", "route": "auto"},
+        {"provider": "procedural", "model": "noise", "route": [{"provider": "procedural"}]},
+    ]
+    for options in conflicting:
+        with pytest.raises(gaia.InvalidRequestError) as raised:
+            engine.submit("image", "routed", client_id="demo", **options)
+        assert raised.value.field == "route" and raised.value.code == "invalid_request", options
+        assert "route" in str(raised.value)
+    # Each alone is fine.
+    assert engine.submit("image", "auto", client_id="demo", route="auto").status == "queued"
+    named = engine.submit("image", "named", size=(8, 8), client_id="demo", provider="procedural")
+    assert named.to_dict()["request"]["route"]["provider"] == "procedural"
+
+
+def test_import_takes_bytes_bytearray_and_memoryview(engine: gaia.Engine) -> None:
+    generated = engine.generate("image", "moss", size=(24, 24), seed=5, client_id="demo")
+    data = engine.read_bytes(generated)
+    first = engine.import_(data, client_id="demo")
+    assert first.type == "image" and first.width == 24 and first.size_bytes == len(data)
+    assert engine.import_(bytearray(data), client_id="demo").id == first.id
+    assert engine.import_(memoryview(data), client_id="demo").id == first.id
+    fresh = engine.import_(bytearray(data), client_id="demo", dedup=False)
+    assert fresh.id != first.id and engine.read_bytes(fresh) == data

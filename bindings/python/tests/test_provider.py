@@ -102,10 +102,7 @@ class Sounds:
 
 def test_audio_from_a_python_provider(engine: gaia.Engine) -> None:
     engine.register_provider(Sounds())
-    try:
-        asset = engine.generate("audio", "coin pickup", client_id="demo", provider="pysound", model="sfx")
-    except gaia.InvalidOutputError as error:
-        pytest.xfail(f"the core does not verify audio outputs yet: {error}")
+    asset = engine.generate("audio", "coin pickup", client_id="demo", provider="pysound", model="sfx")
     assert isinstance(asset, gaia.AudioAsset)
     assert asset.sample_rate == 22050 and asset.channels == 1 and asset.format == "wav"
     assert abs(asset.duration_s - 0.25) < 0.01
@@ -161,3 +158,33 @@ def test_a_model_may_declare_only_a_provider_operation(engine: gaia.Engine, oper
     with pytest.raises(gaia.InvalidRequestError) as raised:
         engine.register_provider(Local())
     assert "models[0].operation" in str(raised.value)
+
+
+class Buffers:
+    """A provider whose outputs are a ``bytearray`` and a ``memoryview``."""
+
+    name = "pybuffers"
+    models = [gaia.Model("b", "image")]
+
+    def generate(self, call: gaia.Call, cx: gaia.ProviderContext) -> List[Any]:
+        return [bytearray(png(64, 64, shade=1)), memoryview(png(64, 64, shade=2))]
+
+
+def test_provider_outputs_of_any_bytes_type(engine: gaia.Engine) -> None:
+    engine.register_provider(Buffers())
+    done = engine.wait(engine.submit("image", "buffers", count=2, client_id="demo", provider="pybuffers"), timeout=60)
+    assert done.status == "succeeded"
+    assert [engine.read_bytes(a) for a in done.asset_ids] == [png(64, 64, shade=1), png(64, 64, shade=2)]
+
+
+def test_a_provider_output_that_is_not_bytes_is_a_provider_error(engine: gaia.Engine) -> None:
+    class Words:
+        name = "pywords"
+        models = [gaia.Model("w", "image")]
+
+        def generate(self, call: gaia.Call, cx: gaia.ProviderContext) -> Any:
+            return [png(8, 8), 42]
+
+    engine.register_provider(Words())
+    done = engine.wait(engine.submit("image", "words", client_id="demo", provider="pywords"), timeout=60)
+    assert done.status == "failed" and done.error is not None and done.error.code == "provider_error"

@@ -380,13 +380,14 @@ class Engine:
     def delete_asset(self, asset_id: _AssetRef) -> None: ...
     def import_(
         self,
-        source: Union[bytes, _Path],
+        source: Union[bytes, bytearray, memoryview, _Path],
         *,
         client_id: str,
         campaign_id: Optional[str] = ...,
         name: Optional[str] = ...,
         tags: Optional[List[str]] = ...,
         metadata: Optional[Mapping[str, Any]] = ...,
+        dedup: bool = ...,
     ) -> Asset: ...
     def search(
         self, query: str, *, client_id: str, campaign_id: Optional[str] = None, type: Optional[str] = None, k: int = 10

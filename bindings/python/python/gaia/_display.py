@@ -6,10 +6,13 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 import os
 import sys
 import time
 from typing import Any, Iterable, Optional
+
+from ._errors import invalid_request
 
 MIME_EXTENSIONS = {
     "image/png": "png",
@@ -143,13 +146,24 @@ class Progress:
             self.out.flush()
 
 
-def wait_with_progress(engine: Any, job_id: str, show: Optional[bool], delay_s: float = 1.0) -> Any:
+def _check_timeout(timeout: Optional[float]) -> None:
+    """The engine's rule for a wait's timeout: NaN or negative is invalid."""
+    if timeout is not None and (math.isnan(timeout) or timeout < 0):
+        raise invalid_request("timeout", f"{timeout} is not a number of seconds from 0")
+
+
+def wait_with_progress(
+    engine: Any, job_id: str, show: Optional[bool], delay_s: float = 1.0, timeout: Optional[float] = None
+) -> Any:
     """Waits for a job, showing a bar (``show=True``), or only after ``delay_s`` in a
-    notebook (``show=None``), or never (``show=False``); returns the finished job."""
+    notebook (``show=None``), or never (``show=False``); returns the finished job.
+    After ``timeout`` seconds it raises ``TimeoutError`` as ``wait`` does (the job goes on)."""
     if show is False or (show is None and not in_notebook()):
-        return engine.wait(job_id, progress=False)
+        return engine.wait(job_id, timeout=timeout, progress=False)
+    _check_timeout(timeout)
     events = engine.events()
     started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
     bar: Optional[Progress] = None
     try:
         job = engine.job(job_id)
@@ -157,8 +171,17 @@ def wait_with_progress(engine: Any, job_id: str, show: Optional[bool], delay_s: 
             if bar is None and (show or time.monotonic() - started >= delay_s):
                 bar = Progress(job_id)
                 bar.update(job.progress or 0)
+            slice_s = 0.25
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if bar is not None:
+                        bar.close("waiting timed out")
+                        bar = None
+                    raise TimeoutError("the wait timed out (the job goes on)")
+                slice_s = min(slice_s, left)
             try:
-                event = events.next(timeout=0.25)
+                event = events.next(timeout=slice_s)
             except TimeoutError:
                 job = engine.job(job_id)
                 continue

@@ -8,6 +8,7 @@ import os
 from typing import Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from . import _display
+from ._errors import invalid_request
 from ._gaia import NativeEngine, NativeEvents
 from ._provider import ProviderAdapter
 from ._types import (
@@ -56,6 +57,10 @@ def build_request(kind: str, prompt: str, options: Dict[str, Any]) -> Dict[str, 
             request[name] = options.pop(name)
         options.pop(name, None)
     provider, model = options.pop("provider", None), options.pop("model", None)
+    if model is not None and provider is None:
+        raise invalid_request("route", f"model={model!r} needs provider= (or pass route=)")
+    if provider is not None and "route" in request:
+        raise invalid_request("route", "pass either route= or provider=/model=, not both")
     if provider is not None:
         request["route"] = {"provider": provider, "model": model}
     size = options.pop("size", None)
@@ -96,9 +101,21 @@ class Events:
         return self
 
     async def __anext__(self) -> Event:
-        if self._native is None:
+        native = self._native
+        if native is None:
             raise StopAsyncIteration
-        text = await asyncio.wrap_future(self._native.next_future())
+        future = native.next_future()
+        try:
+            text = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            # Canceled (``asyncio.wait_for`` timing out): canceling the native future
+            # makes it take no event; if the engine completed it just before, its
+            # event goes back to be read next. Either way no event is lost.
+            if not future.cancel() and future.exception() is None:
+                unread = future.result()
+                if unread is not None:
+                    native.unread(unread)
+            raise
         if text is None:
             self.close()
             raise StopAsyncIteration
@@ -160,7 +177,7 @@ class Engine:
         seconds; the job goes on). Ctrl-C interrupts the wait, not the job.
         ``progress=True`` shows a bar (tqdm when installed); ``None`` shows one in a notebook."""
         if progress is not False:
-            return _display.wait_with_progress(self, _id(job), progress)
+            return _display.wait_with_progress(self, _id(job), progress, timeout=timeout)
         return self._job(self._native.wait(_id(job), timeout))
 
     async def generate_async(self, kind: str, prompt: str, **options: Any) -> Asset:
@@ -278,11 +295,17 @@ class Engine:
         self._native.delete_asset(_id(asset_id))
 
     def import_(self, source: Any, *, client_id: str, **options: Any) -> Asset:
-        """Imports a file (path) or ``bytes`` as an uploaded asset; the engine
-        verifies it (``InvalidRequestError`` naming ``file`` when it is not an
-        asset) and returns the client's existing upload of the same bytes."""
+        """Imports a file (path) or ``bytes`` (``bytearray``, ``memoryview``) as an
+        uploaded asset; the engine verifies it (``InvalidRequestError`` naming ``file``
+        when it is not an asset) and returns the client's existing upload of the same
+        bytes (unless ``dedup=False``)."""
         request = _dumps({"client_id": client_id, **options})
-        payload = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else os.fspath(source)
+        if isinstance(source, (bytes, bytearray)):
+            payload: Union[bytes, bytearray, str] = source
+        elif isinstance(source, memoryview):
+            payload = source.tobytes()
+        else:
+            payload = os.fsdecode(source)
         return self._asset(self._native.import_asset(payload, request))
 
     def search(

@@ -112,12 +112,24 @@ def _model_dict(model: Union[Model, Mapping[str, Any]]) -> Dict[str, Any]:
     return model.to_dict() if isinstance(model, Model) else dict(model)
 
 
-def _outputs(result: Any) -> Tuple[List[bytes], Optional[int]]:
+def _output_bytes(value: Any) -> Union[bytes, bytearray]:
+    """One output as ``bytes`` or ``bytearray`` (the engine copies either once); any
+    other object with the buffer protocol is copied to ``bytes``. Anything else is a
+    ``TypeError`` (``bytes(42)`` would be 42 zero bytes)."""
+    if isinstance(value, (bytes, bytearray)):
+        return value
+    try:
+        return memoryview(value).tobytes()
+    except TypeError:
+        raise TypeError(f"an output must be bytes, not {type(value).__name__}") from None
+
+
+def _outputs(result: Any) -> Tuple[List[Union[bytes, bytearray]], Optional[int]]:
     if isinstance(result, Output):
-        return [bytes(b) for b in result.outputs], result.cost_micros
+        return [_output_bytes(b) for b in result.outputs], result.cost_micros
     if isinstance(result, (bytes, bytearray, memoryview)):
-        return [bytes(result)], None
-    return [bytes(b) for b in result], None
+        return [_output_bytes(result)], None
+    return [_output_bytes(b) for b in result], None
 
 
 class ProviderAdapter:
@@ -144,7 +156,7 @@ class ProviderAdapter:
             return None
         return int(estimate(model, json.loads(spec_json)))
 
-    def _gaia_generate(self, call_json: str, cx: Any) -> Tuple[List[bytes], Optional[int]]:
+    def _gaia_generate(self, call_json: str, cx: Any) -> Tuple[List[Union[bytes, bytearray]], Optional[int]]:
         call = Call.from_wire(json.loads(call_json))
         result = self.provider.generate(call, cx)
         if inspect.isawaitable(result):
