@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Generate game assets (textures, sounds, models) as durable jobs.
 #[derive(Debug, Parser)]
-#[command(name = "gaia", version, about)]
+#[command(name = "gaia", version)]
 pub struct Cli {
     /// The client (tenant) every command acts for.
     #[arg(long, global = true, env = "GAIA_CLIENT_ID", default_value = "local")]
