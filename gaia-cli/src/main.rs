@@ -55,7 +55,7 @@ fn argument_error(error: &clap::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // Parsing failed, so `--json` is looked for by hand.
-    let out = Output::new(std::env::args().any(|arg| arg == "--json"));
+    let out = Output::new(std::env::args_os().any(|arg| arg == "--json"));
     let rendered = error.render().to_string();
     let (message, hint) = match error.kind() {
         // `gaia jobs`: the rendering is the command's help.
