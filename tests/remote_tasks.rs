@@ -589,10 +589,10 @@ async fn a_fal_image_is_stored_as_a_verified_png_priced_per_megapixel() {
         (job.provider.as_deref(), job.model.as_deref()),
         (Some("fal"), Some("fal-ai/flux/schnell"))
     );
-    // 65,536 px × $0.003/MP = 196.6 µ$, rounded up once.
-    assert_eq!(job.cost_micros.micros(), 197);
+    // 256² px rounds up to one megapixel at $0.003.
+    assert_eq!(job.cost_micros.micros(), 3_000);
     let report = ledger(&engine).await;
-    assert_eq!((report.total_micros.micros(), report.entries), (197, 1));
+    assert_eq!((report.total_micros.micros(), report.entries), (3_000, 1));
     engine.close().await.unwrap();
 }
 

@@ -170,8 +170,8 @@ async fn a_request_is_checkpointed_then_polled_through_the_queue_to_its_images()
         .map(|o| o.read_to_vec().unwrap_or_default())
         .collect();
     assert_eq!(bytes, [a, b]);
-    // 2 × 512² px at $0.025/MP = 13,107.2 µ$, rounded up once.
-    assert_eq!(generation.cost, Some(Money::from_micros(13_108)));
+    // 2 × 512² px, each rounded up to one megapixel at $0.025.
+    assert_eq!(generation.cost, Some(Money::from_micros(50_000)));
     assert_eq!(run.cx.reported_cost(), generation.cost);
     assert_eq!(run.recorder.checkpoints(), [ID]);
     let logs = run.recorder.logs();
@@ -531,8 +531,8 @@ async fn resume_polls_the_existing_request_and_never_submits() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(generation.outputs.len(), 1);
-    // 1024² px at $0.003/MP = 3,145.7 µ$.
-    assert_eq!(generation.cost, Some(Money::from_micros(3_146)));
+    // 1024² px is one megapixel at $0.003.
+    assert_eq!(generation.cost, Some(Money::from_micros(3_000)));
     assert!(run.recorder.checkpoints().is_empty());
     assert_eq!(
         run.recorder

@@ -1,6 +1,8 @@
 //! fal models in Gaia, their inputs and their prices (fal.ai model pages and
 //! LiteLLM's price data; `shared/providers.md` §7 and §10). fal bills only
-//! successful outputs: images per megapixel of output, video per second.
+//! successful outputs: images per megapixel of output (1024 × 1024 px, each
+//! image rounded up to whole megapixels, as fal's model pages say: a
+//! 1024² image costs the listed price), video per second.
 
 use gaia_core::{AssetKind, Money, PriceRule};
 
@@ -14,10 +16,14 @@ pub const KLING_VIDEO: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";
 /// is given (same price).
 pub const KLING_IMAGE_TO_VIDEO: &str = "fal-ai/kling-video/v2.5-turbo/pro/image-to-video";
 
+/// fal's megapixel, in pixels.
+const MEGAPIXEL: u64 = 1024 * 1024;
+
 /// How a fal model is billed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Billing {
-    /// Micro-dollars per megapixel (million pixels) of each output image.
+    /// Micro-dollars per megapixel (1024 × 1024 px) of each output image,
+    /// rounded up per image.
     PerMegapixel(u64),
     /// Micro-dollars per second of output video.
     PerVideoSecond(u64),
@@ -28,8 +34,8 @@ impl Billing {
     pub fn price_rule(self) -> PriceRule {
         match self {
             Self::PerMegapixel(micros) => PriceRule::PerMillionUnits {
-                unit: "output pixel".into(),
-                micros_per_million: micros,
+                unit: "output megapixel (1024×1024 px, rounded up per image)".into(),
+                micros_per_million: micros * 1_000_000,
             },
             Self::PerVideoSecond(micros) => PriceRule::PerMillionUnits {
                 unit: "second of video".into(),
@@ -38,16 +44,17 @@ impl Billing {
         }
     }
 
-    /// The price of images of these sizes, rounded up once over the whole
-    /// call (`0` for a video model).
+    /// The price of images of these sizes, each in whole megapixels (`0`
+    /// for a video model).
     pub fn images(self, sizes: &[(u32, u32)]) -> Money {
         match self {
             Self::PerMegapixel(micros) => {
-                let pixels: u64 = sizes
+                let megapixels: u64 = sizes
                     .iter()
-                    .map(|&(w, h)| u64::from(w) * u64::from(h))
+                    .map(|&(w, h)| (u64::from(w) * u64::from(h)).div_ceil(MEGAPIXEL))
                     .sum();
-                Money::per_million(pixels, micros)
+                let micros = micros.saturating_mul(megapixels);
+                Money::from_micros(i64::try_from(micros).unwrap_or(i64::MAX))
             }
             Self::PerVideoSecond(_) => Money::ZERO,
         }
@@ -162,17 +169,23 @@ mod tests {
         assert_eq!(
             schnell.map(Billing::price_rule),
             Some(PriceRule::PerMillionUnits {
-                unit: "output pixel".into(),
-                micros_per_million: 3_000
+                unit: "output megapixel (1024×1024 px, rounded up per image)".into(),
+                micros_per_million: 3_000_000_000
             })
         );
-        // 1024² = 1,048,576 px: 3,145.7 µ$ and 26,214.4 µ$, rounded up once.
+        // 1024² is fal's megapixel: the listed price exactly.
         let square = [(1024, 1024)];
-        assert_eq!(schnell.map(|b| b.images(&square).micros()), Some(3_146));
-        assert_eq!(dev.map(|b| b.images(&square).micros()), Some(26_215));
-        // Two 512² images at $0.025/MP: 524,288 px → 13,107.2 µ$ → 13,108.
+        assert_eq!(schnell.map(|b| b.images(&square).micros()), Some(3_000));
+        assert_eq!(dev.map(|b| b.images(&square).micros()), Some(25_000));
+        // Each image rounds up to whole megapixels: 512² and 1024×768 are
+        // one each, 1536×1024 (1.5 MP) is two.
         let pair = [(512, 512), (512, 512)];
-        assert_eq!(dev.map(|b| b.images(&pair).micros()), Some(13_108));
+        assert_eq!(dev.map(|b| b.images(&pair).micros()), Some(50_000));
+        assert_eq!(dev.map(|b| b.images(&[(1024, 768)]).micros()), Some(25_000));
+        assert_eq!(
+            dev.map(|b| b.images(&[(1536, 1024)]).micros()),
+            Some(50_000)
+        );
         assert_eq!(kling.map(|b| b.video(5).micros()), Some(350_000));
         assert_eq!(kling.map(|b| b.video(10).micros()), Some(700_000));
         assert_eq!(
