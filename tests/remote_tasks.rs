@@ -50,6 +50,16 @@ fn replicate(uri: &str) -> Arc<dyn Provider> {
     )
 }
 
+/// An engine with one worker and Replicate on `server`.
+async fn replicate_engine(dir: &std::path::Path, server: &MockServer) -> Engine {
+    engine_with(dir, 1, vec![replicate(&server.uri())]).await
+}
+
+/// Music from Replicate's MusicGen.
+fn musicgen() -> Request {
+    routed(music(), "replicate", "meta/musicgen")
+}
+
 fn meshy(server: &MockServer) -> Arc<dyn Provider> {
     let provider = MeshyProvider::new(&settings("meshy", server.uri())).unwrap();
     Arc::new(provider.with_poll_schedule(quick()))
@@ -194,12 +204,9 @@ async fn replicate_music_is_stored_as_verified_audio_priced_by_predict_time() {
     let audio = wav(16_000);
     serve(&server, "/delivery/out.wav", audio.clone(), "audio/wav").await;
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine_with(dir.path(), 1, vec![replicate(&server.uri())]).await;
+    let engine = replicate_engine(dir.path(), &server).await;
 
-    let asset = engine
-        .generate(routed(music(), "replicate", "meta/musicgen"))
-        .await
-        .unwrap();
+    let asset = engine.generate(musicgen()).await.unwrap();
     let Media::Audio {
         duration_s,
         sample_rate,
@@ -251,7 +258,7 @@ async fn any_replicate_model_named_in_the_route_runs() {
     .await;
     serve(&server, "/delivery/a.png", png(24, 16), "image/png").await;
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine_with(dir.path(), 1, vec![replicate(&server.uri())]).await;
+    let engine = replicate_engine(dir.path(), &server).await;
 
     let spec = ImageSpec::new("a sword").size(24, 16);
     let asset = engine
@@ -284,11 +291,8 @@ async fn a_failed_replicate_run_that_was_billed_lands_in_the_ledger() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine_with(dir.path(), 1, vec![replicate(&server.uri())]).await;
-    let job = engine
-        .submit(routed(music(), "replicate", "meta/musicgen"))
-        .await
-        .unwrap();
+    let engine = replicate_engine(dir.path(), &server).await;
+    let job = engine.submit(musicgen()).await.unwrap();
     let job = engine.wait(job.id).await.unwrap();
     assert_eq!(job.status, JobStatus::Failed);
     let error = job.error.clone().unwrap();
@@ -328,12 +332,9 @@ async fn a_resumed_prediction_billed_by_a_failed_attempt_is_charged_once() {
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine_with(dir.path(), 1, vec![replicate(&server.uri())]).await;
+    let engine = replicate_engine(dir.path(), &server).await;
 
-    let asset = engine
-        .generate(routed(music(), "replicate", "meta/musicgen"))
-        .await
-        .unwrap();
+    let asset = engine.generate(musicgen()).await.unwrap();
     let job = engine.job(job_id_of(&asset)).await.unwrap();
     assert_eq!(job.attempts, 2, "the download was retried");
     assert_eq!(creates(&server).await, 1, "the prediction ran once");
@@ -359,12 +360,9 @@ async fn a_canceled_prediction_s_billed_seconds_are_charged() {
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine_with(dir.path(), 1, vec![replicate(&server.uri())]).await;
+    let engine = replicate_engine(dir.path(), &server).await;
     let mut events = engine.events();
-    let job = engine
-        .submit(routed(music(), "replicate", "meta/musicgen"))
-        .await
-        .unwrap();
+    let job = engine.submit(musicgen()).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), async {
         while polls(&server).await == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -633,10 +631,7 @@ async fn replicate_crash_child_process() {
     };
     let engine = engine_with(std::path::Path::new(&dir), 1, vec![replicate(&mock)]).await;
     let mut events = engine.events();
-    let job = engine
-        .submit(routed(music(), "replicate", "meta/musicgen"))
-        .await
-        .unwrap();
+    let job = engine.submit(musicgen()).await.unwrap();
     // Progress comes from polls, which come after the checkpoint.
     let polling = async {
         while !matches!(
@@ -700,7 +695,7 @@ async fn a_killed_worker_s_replicate_job_resumes_its_prediction_and_pays_once() 
     );
     done.store(true, Ordering::SeqCst);
 
-    let engine = engine_with(dir.path(), 1, vec![replicate(&server.uri())]).await;
+    let engine = replicate_engine(dir.path(), &server).await;
     let job = tokio::time::timeout(Duration::from_secs(30), engine.wait(job_id))
         .await
         .unwrap()

@@ -944,7 +944,26 @@ impl Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("worker_id", &self.shared.claims.engine_id())
+            .field("engine_id", &self.shared.claims.engine_id())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::store::ClaimedJob;
+
+    /// The queued job of the wire fixtures, claimed for `worker`.
+    pub(crate) fn claimed(worker: &str) -> ClaimedJob {
+        let wire = include_str!("../../tests/wire/job_queued.json");
+        ClaimedJob {
+            job: serde_json::from_str(wire).unwrap_or_else(|e| panic!("{e}")),
+            worker: worker.to_owned(),
+            checkpoint: None,
+            checkpoint_charged: crate::money::Money::ZERO,
+            candidate_index: 0,
+            candidate_failures: 0,
+            started: None,
+        }
     }
 }

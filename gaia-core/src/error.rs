@@ -252,6 +252,61 @@ impl Error {
         }
     }
 
+    /// The error a provider written in a host language (Python, JavaScript)
+    /// reported: the core variant of its stable code, so the pipeline treats
+    /// it like the same failure of a built-in provider
+    /// (`provider_rate_limited` and `provider_timeout` are retried,
+    /// `provider_rejected` is not); no code, or `provider_error`, is a
+    /// `provider_error`. `retryable` is what the host error said, if
+    /// anything: a `provider_error` takes it (not retried otherwise), and a
+    /// code whose variant decides otherwise keeps its code with the
+    /// retryability asked for.
+    pub fn reported(
+        provider: &str,
+        code: Option<ErrorCode>,
+        message: String,
+        retryable: Option<bool>,
+    ) -> Self {
+        let provider = provider.to_owned();
+        let code = code.unwrap_or(ErrorCode::ProviderError);
+        let mapped = match code {
+            ErrorCode::ProviderError => {
+                return Self::Provider {
+                    provider,
+                    message,
+                    retryable: retryable.unwrap_or(false),
+                    retry_after: None,
+                };
+            }
+            ErrorCode::ProviderRateLimited => Self::RateLimited {
+                provider,
+                retry_after: None,
+            },
+            ErrorCode::ProviderTimeout => Self::Timeout { provider },
+            ErrorCode::ProviderRejected => Self::Rejected {
+                provider,
+                reason: message.clone(),
+            },
+            ErrorCode::InvalidOutput => Self::InvalidOutput(message.clone()),
+            ErrorCode::Canceled => Self::Canceled,
+            ErrorCode::InvalidRequest => Self::invalid("spec", message.clone()),
+            // The other codes (`not_found`, `storage_error`, …) keep their code.
+            _ => Self::Job(JobError {
+                code,
+                message: message.clone(),
+                retryable: retryable.unwrap_or(false),
+            }),
+        };
+        match retryable {
+            Some(retryable) if retryable != mapped.is_retryable() => Self::Job(JobError {
+                code,
+                message,
+                retryable,
+            }),
+            _ => mapped,
+        }
+    }
+
     /// How long the provider asked us to wait before the next attempt.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -308,6 +363,70 @@ impl From<JobError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_providers_error_maps_to_the_core_variant_of_its_code() {
+        let reported = |code: &str, retryable| {
+            Error::reported("js", ErrorCode::parse(code), "m".into(), retryable)
+        };
+        let err = reported("provider_rate_limited", None);
+        assert!(
+            matches!(err, Error::RateLimited { .. }) && err.is_retryable(),
+            "{err:?}"
+        );
+        let err = reported("provider_rate_limited", Some(true));
+        assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+        assert!(matches!(
+            reported("provider_timeout", None),
+            Error::Timeout { .. }
+        ));
+        assert!(matches!(
+            reported("provider_rejected", Some(false)),
+            Error::Rejected { .. }
+        ));
+        assert!(matches!(
+            reported("invalid_output", None),
+            Error::InvalidOutput(_)
+        ));
+        assert!(matches!(reported("canceled", None), Error::Canceled));
+        let err = reported("provider_error", Some(true));
+        assert!(
+            matches!(
+                err,
+                Error::Provider {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = reported("ECONNRESET", None);
+        assert!(
+            matches!(
+                err,
+                Error::Provider {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_host_providers_explicit_retryable_is_kept() {
+        let quota = Error::reported(
+            "js",
+            Some(ErrorCode::ProviderRateLimited),
+            "quota".into(),
+            Some(false),
+        );
+        assert_eq!(quota.code(), ErrorCode::ProviderRateLimited);
+        assert!(!quota.is_retryable());
+        let disk = Error::reported("js", Some(ErrorCode::StorageError), "d".into(), Some(true));
+        assert_eq!(disk.code(), ErrorCode::StorageError);
+        assert!(disk.is_retryable());
+    }
 
     #[test]
     fn a_storage_error_says_why_once() {

@@ -154,7 +154,8 @@ impl ElevenLabsProvider {
         &self,
         path: &str,
         body: &impl Serialize,
-        (billed_before, estimate): (Money, Money),
+        billed_before: Money,
+        estimate: Money,
         cx: &GenerateContext,
     ) -> Result<(StagedOutput, Money)> {
         let request = self
@@ -190,7 +191,7 @@ impl ElevenLabsProvider {
         for index in 0..count {
             cx.check_canceled()?;
             let (staged, billed) = self
-                .one(path, &body_for(index), (cost, estimate_each), cx)
+                .one(path, &body_for(index), cost, estimate_each, cx)
                 .await?;
             cost = billed;
             outputs.push(staged);

@@ -158,8 +158,9 @@ pub fn invalid(field: &str, message: impl Into<String>) -> PyErr {
     to_py_err(&Error::invalid(field, message))
 }
 
-/// The core error of an exception raised by Python provider `provider`:
-/// a `GaiaError` keeps its code; anything else is a `provider_error`.
+/// The core error of an exception raised by Python provider `provider`
+/// (see [`Error::reported`]): a `GaiaError` keeps its code; anything else
+/// is a `provider_error` named after its type.
 pub fn from_py_err(py: Python<'_>, err: &PyErr, provider: &str) -> Error {
     let value = err.value(py);
     let message = value.str().map(|s| s.to_string()).unwrap_or_default();
@@ -175,38 +176,16 @@ pub fn from_py_err(py: Python<'_>, err: &PyErr, provider: &str) -> Error {
     let retryable = value
         .getattr("retryable")
         .and_then(|r| r.extract::<bool>())
-        .unwrap_or(false);
-    let provider = provider.to_owned();
-    match code {
-        Some(ErrorCode::InvalidOutput) => Error::InvalidOutput(message),
-        Some(ErrorCode::Canceled) => Error::Canceled,
-        Some(ErrorCode::ProviderRateLimited) => Error::RateLimited {
-            provider,
-            retry_after: None,
-        },
-        Some(ErrorCode::ProviderTimeout) => Error::Timeout { provider },
-        Some(ErrorCode::ProviderRejected) => Error::Rejected {
-            provider,
-            reason: message,
-        },
-        Some(ErrorCode::InvalidRequest) => Error::invalid("spec", message),
-        _ => {
-            let kind = value
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default();
-            let message = if code.is_some() {
-                message
-            } else {
-                format!("{kind}: {message}")
-            };
-            Error::Provider {
-                provider,
-                message,
-                retryable,
-                retry_after: None,
-            }
-        }
-    }
+        .ok();
+    let message = if code.is_some() {
+        message
+    } else {
+        let kind = value
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        format!("{kind}: {message}")
+    };
+    Error::reported(provider, code, message, retryable)
 }

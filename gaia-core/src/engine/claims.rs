@@ -123,23 +123,9 @@ impl Claims {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::Job;
 
-    fn queued_job() -> Job {
-        let wire = include_str!("../../../tests/wire/job_queued.json");
-        serde_json::from_str(wire).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn claimed(claims: &Claims, job: &Job) -> ClaimedJob {
-        ClaimedJob {
-            job: job.clone(),
-            worker: claims.next_worker(),
-            checkpoint: None,
-            checkpoint_charged: crate::money::Money::ZERO,
-            candidate_index: 0,
-            candidate_failures: 0,
-            started: None,
-        }
+    fn claimed(claims: &Claims) -> ClaimedJob {
+        crate::engine::tests::claimed(&claims.next_worker())
     }
 
     #[test]
@@ -153,8 +139,9 @@ mod tests {
     #[test]
     fn an_ended_attempt_leaves_a_newer_claim_of_its_job_running() {
         let claims = Claims::new("e".into());
-        let job = queued_job();
-        let (old, new) = (claimed(&claims, &job), claimed(&claims, &job));
+        // Two claims of one job (the same fixture).
+        let (old, new) = (claimed(&claims), claimed(&claims));
+        let job = old.job.clone();
         let (old_stop, new_stop) = (CancellationToken::new(), CancellationToken::new());
         claims.start(&old, old_stop.clone());
         let stopped = claims.cancel(job.id);

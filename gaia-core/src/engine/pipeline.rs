@@ -238,8 +238,8 @@ async fn generate(
         .checkpoint
         .as_deref()
         .filter(|_| job.provider.as_deref().is_none_or(|p| p == start.provider));
-    if let Some(task) = checkpoint {
-        reporter.task.resume(task);
+    if checkpoint.is_some() {
+        reporter.task.resume();
     }
     let running = call_provider(provider.as_ref(), &call, checkpoint, &cx);
     // A resumed task may have been charged by an earlier attempt already.
@@ -949,16 +949,7 @@ mod tests {
 
     #[test]
     fn a_claim_plans_only_when_every_estimate_is_instant() {
-        let wire = include_str!("../../../tests/wire/job_queued.json");
-        let claimed = ClaimedJob {
-            job: serde_json::from_str(wire).unwrap_or_else(|e| panic!("{e}")),
-            worker: "e/1".into(),
-            checkpoint: None,
-            checkpoint_charged: Money::ZERO,
-            candidate_index: 0,
-            candidate_failures: 0,
-            started: None,
-        };
+        let claimed = crate::engine::tests::claimed("e/1");
         let cheap = Priced::provider("cheap", 10, true);
         let planner = ClaimPlanner(Router::new(vec![cheap.clone()]));
         let planned = planner.plan(&claimed).map(|start| start.provider);

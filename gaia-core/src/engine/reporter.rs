@@ -172,7 +172,7 @@ impl ContextReporter for JobReporter {
             .save_checkpoint(self.job_id, &self.worker, &value)
             .await?
             .ok_or(Error::Canceled)?;
-        self.task.saved(value);
+        self.task.saved();
         Ok(())
     }
 

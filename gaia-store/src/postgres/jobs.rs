@@ -20,7 +20,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use super::assets::insert_asset;
 use super::budget::{Reserver, check_budgets, lock_client_budgets};
-use super::ledger::{charged, insert_optional_cost};
+use super::ledger::{charged, insert_cost, insert_optional_cost};
 use super::notify::{notify_queue, notify_queue_call};
 use super::rows::{
     claimed_from_row, claimed_job_columns, get, job_columns, job_from_row, log_from_row,
@@ -482,7 +482,7 @@ impl JobStore for PostgresStore {
         if charged.rows_affected() == 0 {
             return Ok(false);
         }
-        insert_optional_cost(&mut tx, Some(cost)).await?;
+        insert_cost(&mut tx, cost).await?;
         self.commit(tx, &action).await?;
         Ok(true)
     }

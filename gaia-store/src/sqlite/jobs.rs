@@ -18,7 +18,7 @@ use rusqlite::{Connection, params};
 
 use super::assets::insert_asset;
 use super::budget::{Reserver, check_budgets};
-use super::ledger::{charged, insert_optional_cost};
+use super::ledger::{charged, insert_cost, insert_optional_cost};
 use super::rows::{
     claimed_from_row, claimed_job_columns, get, job_columns, job_from_row, log_from_row, to_json,
 };
@@ -445,7 +445,7 @@ impl JobStore for SqliteStore {
                     .prepare_cached(CHARGE_CANCELED)?
                     .execute(params![cost.cost_micros.micros(), cost.job_id.to_string()])?;
                 if charged > 0 {
-                    insert_optional_cost(connection, Some(&cost))?;
+                    insert_cost(connection, &cost)?;
                 }
                 Ok(charged > 0)
             },
